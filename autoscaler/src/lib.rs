@@ -1,0 +1,19 @@
+//! Scaling decisions as pure functions over plain data.
+//!
+//! The controller gathers a [`ClusterView`] (members and their states) and the cluster's
+//! policies, calls a decision function and actuates the [`Action`]s it returns. Nothing here
+//! performs I/O, so every decision can be unit-tested, replayed and dry-run.
+//!
+//! Today: policies, the partition algorithms and the minimum-members rule. The health windows
+//! and the full scaling rules build on the same types.
+
+pub mod decision;
+pub mod partition;
+pub mod policy;
+
+pub use decision::{minimum_members, Action, ClusterView, Decision, MemberView};
+pub use partition::{partition_for_scale_down, partition_for_scale_up};
+pub use policy::{
+    AutoscalePolicy, DeploymentPolicy, LoadThresholds, NetworkPartition, PartitionAlgorithm,
+    PartitionPolicy,
+};

