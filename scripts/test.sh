@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# PostgreSQL is needed once the registry lands (scripts/services.sh installs and starts it).
+# shellcheck source=scripts/services.sh
+source scripts/services.sh
+ensure_postgres
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

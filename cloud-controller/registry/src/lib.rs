@@ -1,0 +1,628 @@
+//! The Altostratus registry: deployed definitions, tenants and users, subscriptions, clusters
+//! and members, persisted with diesel on SQLite (embedded, the default) or PostgreSQL.
+//!
+//! One schema and one query code path serve both backends: the schema uses only TEXT and
+//! BIGINT (ids are allocated here, not by SERIAL/AUTOINCREMENT), and every query is written once
+//! and expanded for each connection type by the `run!` macro. Calls are synchronous; the
+//! controller runs them on blocking threads. A single connection behind a mutex serialises
+//! writes, which keeps member state transitions trivially atomic.
+
+mod records;
+mod schema;
+
+pub use records::*;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use messaging::MemberState;
+use schema::{clusters, definitions, members, subscriptions, tenants, users};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Stratos' super tenant, home of the platform admin.
+pub const SUPER_TENANT_ID: i64 = -1234;
+
+/// Which database a registry uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What went wrong, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The database could not be opened (the URL is shown with its password redacted).
+    #[error("cannot open registry {url}: {message}")]
+    Open { url: String, message: String },
+    #[error("registry migration failed: {0}")]
+    Migration(String),
+    #[error("registry query {operation} failed: {source}")]
+    Query {
+        operation: &'static str,
+        #[source]
+        source: DieselError,
+    },
+    #[error("registry connection unusable: {0}")]
+    Pool(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("member {member_id}: {source}")]
+    IllegalTransition {
+        member_id: String,
+        #[source]
+        source: messaging::IllegalTransition,
+    },
+    /// A row holds something the code cannot read (bad JSON, unknown state name).
+    #[error("corrupt registry row: {0}")]
+    Corrupt(String),
+}
+
+/// Transaction begin/commit failures (the only diesel errors not mapped at their call site).
+impl From<DieselError> for RegistryError {
+    fn from(source: DieselError) -> Self {
+        RegistryError::Query {
+            operation: "transaction",
+            source,
+        }
+    }
+}
+
+/// Turn a diesel error into ours; unique violations become `Conflict` with `what`.
+fn query(
+    operation: &'static str,
+    what: impl FnOnce() -> String,
+) -> impl FnOnce(DieselError) -> RegistryError {
+    move |e| match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            RegistryError::Conflict(what())
+        }
+        source => RegistryError::Query { operation, source },
+    }
+}
+
+fn plain(operation: &'static str) -> impl Fn(DieselError) -> RegistryError {
+    move |source| RegistryError::Query { operation, source }
+}
+
+enum Conn {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+/// Run the same diesel code on whichever connection the registry holds.
+macro_rules! run {
+    ($self:expr, $c:ident => $body:expr) => {{
+        let mut guard = $self.lock()?;
+        match &mut *guard {
+            Conn::Sqlite($c) => $body,
+            Conn::Pg($c) => $body,
+        }
+    }};
+}
+
+/// The registry handle; cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    conn: Arc<Mutex<Conn>>,
+    backend: Backend,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Registry {
+    /// Open (and migrate) the registry at `url`: `postgres://` / `postgresql://` for
+    /// PostgreSQL; `sqlite://PATH`, `sqlite:PATH` or a plain path for SQLite.
+    pub fn open(url: &str) -> Result<Registry, RegistryError> {
+        let open_err = |message: String| RegistryError::Open {
+            url: redact(url),
+            message,
+        };
+        let (mut conn, backend) = if url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+        {
+            let c = PgConnection::establish(url).map_err(|e| open_err(e.to_string()))?;
+            (Conn::Pg(c), Backend::Postgres)
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            if let Some(parent) = std::path::Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| open_err(format!("cannot create {}: {e}", parent.display())))?;
+            }
+            let mut c = SqliteConnection::establish(path).map_err(|e| open_err(e.to_string()))?;
+            // WAL keeps readers (a second `alto` validating, a backup) from blocking the writer;
+            // the busy timeout rides over short locks instead of failing.
+            c.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                .map_err(|e| open_err(e.to_string()))?;
+            (Conn::Sqlite(c), Backend::Sqlite)
+        };
+        let migrated = match &mut conn {
+            Conn::Sqlite(c) => c.run_pending_migrations(MIGRATIONS).map(|_| ()),
+            Conn::Pg(c) => c.run_pending_migrations(MIGRATIONS).map(|_| ()),
+        };
+        migrated.map_err(|e| RegistryError::Migration(e.to_string()))?;
+        Ok(Registry {
+            conn: Arc::new(Mutex::new(conn)),
+            backend,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Conn>, RegistryError> {
+        self.conn
+            .lock()
+            .map_err(|_| RegistryError::Pool("registry connection lock poisoned".into()))
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Definitions
+
+    pub fn put_definition(
+        &self,
+        kind: DefinitionKind,
+        id: &str,
+        body: &str,
+    ) -> Result<StoredDefinition, RegistryError> {
+        let now = now_ms();
+        let row = DefinitionRow {
+            kind: kind.as_str().to_string(),
+            id: id.to_string(),
+            body: body.to_string(),
+            created_at: now,
+            updated_at: now,
+        };
+        run!(self, c => diesel::insert_into(definitions::table)
+            .values(&row)
+            .on_conflict((definitions::kind, definitions::id))
+            .do_update()
+            .set((definitions::body.eq(body), definitions::updated_at.eq(now)))
+            .execute(c)
+            .map_err(plain("put_definition")))?;
+        self.get_definition(kind, id)?
+            .ok_or_else(|| RegistryError::NotFound(format!("{} {id}", kind.as_str())))
+    }
+
+    pub fn get_definition(
+        &self,
+        kind: DefinitionKind,
+        id: &str,
+    ) -> Result<Option<StoredDefinition>, RegistryError> {
+        let row: Option<DefinitionRow> = run!(self, c => definitions::table
+            .filter(definitions::kind.eq(kind.as_str()))
+            .filter(definitions::id.eq(id))
+            .select(DefinitionRow::as_select())
+            .first(c)
+            .optional()
+            .map_err(plain("get_definition")))?;
+        row.map(DefinitionRow::into_record).transpose()
+    }
+
+    pub fn list_definitions(
+        &self,
+        kind: DefinitionKind,
+    ) -> Result<Vec<StoredDefinition>, RegistryError> {
+        let rows: Vec<DefinitionRow> = run!(self, c => definitions::table
+            .filter(definitions::kind.eq(kind.as_str()))
+            .order(definitions::id.asc())
+            .select(DefinitionRow::as_select())
+            .load(c)
+            .map_err(plain("list_definitions")))?;
+        rows.into_iter().map(DefinitionRow::into_record).collect()
+    }
+
+    pub fn delete_definition(&self, kind: DefinitionKind, id: &str) -> Result<bool, RegistryError> {
+        let n = run!(self, c => diesel::delete(definitions::table.filter(definitions::kind.eq(kind.as_str())).filter(definitions::id.eq(id)))
+            .execute(c)
+            .map_err(plain("delete_definition")))?;
+        Ok(n > 0)
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Tenants and users
+
+    pub fn ensure_admin(&self, password_hash: &str) -> Result<(), RegistryError> {
+        let row = UserRow {
+            login: "admin".into(),
+            tenant_id: SUPER_TENANT_ID,
+            role: Role::Admin.as_str().into(),
+            password_hash: password_hash.into(),
+        };
+        run!(self, c => diesel::insert_into(users::table)
+            .values(&row)
+            .on_conflict(users::login)
+            .do_update()
+            .set((users::password_hash.eq(password_hash), users::role.eq(Role::Admin.as_str()), users::tenant_id.eq(SUPER_TENANT_ID)))
+            .execute(c)
+            .map_err(plain("ensure_admin")))?;
+        Ok(())
+    }
+
+    pub fn create_tenant(&self, t: NewTenant) -> Result<Tenant, RegistryError> {
+        let now = now_ms();
+        let domain = t.domain.clone();
+        let conflict = || format!("tenant domain {domain} already exists");
+        run!(self, c => c.transaction::<Tenant, RegistryError, _>(|c| {
+            let max: Option<i64> = tenants::table.select(diesel::dsl::max(tenants::id)).first(c).map_err(plain("create_tenant"))?;
+            let id = max.unwrap_or(0).max(0) + 1;
+            let row = TenantRow { id, domain: t.domain.clone(), email: t.email.clone(), created_at: now };
+            diesel::insert_into(tenants::table).values(&row).execute(c).map_err(query("create_tenant", conflict))?;
+            let user = UserRow {
+                login: format!("{}@{}", t.admin_username, t.domain),
+                tenant_id: id,
+                role: Role::TenantAdmin.as_str().into(),
+                password_hash: t.admin_password_hash.clone(),
+            };
+            let login = user.login.clone();
+            diesel::insert_into(users::table).values(&user).execute(c).map_err(query("create_tenant", || format!("user {login} already exists")))?;
+            Ok(row.into_record())
+        }))
+    }
+
+    pub fn get_tenant(&self, id: i64) -> Result<Option<Tenant>, RegistryError> {
+        let row: Option<TenantRow> = run!(self, c => tenants::table.find(id).select(TenantRow::as_select()).first(c).optional().map_err(plain("get_tenant")))?;
+        Ok(row.map(TenantRow::into_record))
+    }
+
+    pub fn get_tenant_by_domain(&self, domain: &str) -> Result<Option<Tenant>, RegistryError> {
+        let row: Option<TenantRow> = run!(self, c => tenants::table.filter(tenants::domain.eq(domain)).select(TenantRow::as_select()).first(c).optional().map_err(plain("get_tenant_by_domain")))?;
+        Ok(row.map(TenantRow::into_record))
+    }
+
+    pub fn list_tenants(&self) -> Result<Vec<Tenant>, RegistryError> {
+        let rows: Vec<TenantRow> = run!(self, c => tenants::table.order(tenants::id.asc()).select(TenantRow::as_select()).load(c).map_err(plain("list_tenants")))?;
+        Ok(rows.into_iter().map(TenantRow::into_record).collect())
+    }
+
+    pub fn get_user(&self, login: &str) -> Result<Option<User>, RegistryError> {
+        let row: Option<UserRow> = run!(self, c => users::table.find(login).select(UserRow::as_select()).first(c).optional().map_err(plain("get_user")))?;
+        row.map(UserRow::into_record).transpose()
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Subscriptions and clusters
+
+    pub fn create_subscription(
+        &self,
+        s: NewSubscription,
+        cl: NewCluster,
+    ) -> Result<(Subscription, Cluster), RegistryError> {
+        let now = now_ms();
+        let properties = to_json(&cl.properties)?;
+        let (tenant, alias, cluster_id) = (s.tenant_id, s.alias.clone(), cl.cluster_id.clone());
+        run!(self, c => c.transaction::<(Subscription, Cluster), RegistryError, _>(|c| {
+            let taken: i64 = subscriptions::table
+                .filter(subscriptions::tenant_id.eq(tenant))
+                .filter(subscriptions::alias.eq(&alias))
+                .count()
+                .get_result(c)
+                .map_err(plain("create_subscription"))?;
+            if taken > 0 {
+                return Err(RegistryError::Conflict(format!("subscription alias {alias} already exists for tenant {tenant}")));
+            }
+            // A removed cluster with the same id is history: the alias may be subscribed again.
+            let existing: Option<String> = clusters::table.find(&cluster_id).select(clusters::status).first(c).optional().map_err(plain("create_subscription"))?;
+            match existing.as_deref() {
+                Some("Removed") => {
+                    diesel::delete(members::table.filter(members::cluster_id.eq(&cluster_id))).execute(c).map_err(plain("create_subscription"))?;
+                    diesel::delete(clusters::table.find(&cluster_id)).execute(c).map_err(plain("create_subscription"))?;
+                }
+                Some(_) => return Err(RegistryError::Conflict(format!("cluster {cluster_id} already exists"))),
+                None => {}
+            }
+            let cluster_row = ClusterRow {
+                cluster_id: cl.cluster_id.clone(),
+                tenant_id: cl.tenant_id,
+                alias: s.alias.clone(),
+                service_name: cl.service_name.clone(),
+                host_name: cl.host_name.clone(),
+                autoscale_policy: cl.autoscale_policy.clone(),
+                deployment_policy: cl.deployment_policy.clone(),
+                cartridge_key: cl.cartridge_key.clone(),
+                properties: properties.clone(),
+                status: ClusterStatus::Created.as_str().into(),
+                created_at: now,
+                updated_at: now,
+            };
+            diesel::insert_into(clusters::table).values(&cluster_row).execute(c)
+                .map_err(query("create_subscription", || format!("cluster {cluster_id} already exists")))?;
+            let max: Option<i64> = subscriptions::table.select(diesel::dsl::max(subscriptions::id)).first(c).map_err(plain("create_subscription"))?;
+            let sub_row = SubscriptionRow {
+                id: max.unwrap_or(0) + 1,
+                tenant_id: s.tenant_id,
+                alias: s.alias.clone(),
+                cartridge_type: s.cartridge_type.clone(),
+                autoscale_policy: s.autoscale_policy.clone(),
+                deployment_policy: s.deployment_policy.clone(),
+                cluster_id: cl.cluster_id.clone(),
+                status: SubscriptionStatus::Active.as_str().into(),
+                created_at: now,
+            };
+            diesel::insert_into(subscriptions::table).values(&sub_row).execute(c)
+                .map_err(query("create_subscription", || format!("subscription alias {alias} already exists for tenant {tenant}")))?;
+            Ok((sub_row.into_record()?, cluster_row.into_record()?))
+        }))
+    }
+
+    pub fn get_subscription(
+        &self,
+        tenant_id: i64,
+        alias: &str,
+    ) -> Result<Option<Subscription>, RegistryError> {
+        let row: Option<SubscriptionRow> = run!(self, c => subscriptions::table
+            .filter(subscriptions::tenant_id.eq(tenant_id))
+            .filter(subscriptions::alias.eq(alias))
+            .select(SubscriptionRow::as_select())
+            .first(c)
+            .optional()
+            .map_err(plain("get_subscription")))?;
+        row.map(SubscriptionRow::into_record).transpose()
+    }
+
+    pub fn list_subscriptions(
+        &self,
+        tenant_id: Option<i64>,
+    ) -> Result<Vec<Subscription>, RegistryError> {
+        let rows: Vec<SubscriptionRow> = run!(self, c => {
+            let mut q = subscriptions::table.select(SubscriptionRow::as_select()).order(subscriptions::id.asc()).into_boxed();
+            if let Some(t) = tenant_id {
+                q = q.filter(subscriptions::tenant_id.eq(t));
+            }
+            q.load(c).map_err(plain("list_subscriptions"))
+        })?;
+        rows.into_iter().map(SubscriptionRow::into_record).collect()
+    }
+
+    pub fn set_subscription_status(
+        &self,
+        tenant_id: i64,
+        alias: &str,
+        status: SubscriptionStatus,
+    ) -> Result<(), RegistryError> {
+        let n = run!(self, c => diesel::update(subscriptions::table.filter(subscriptions::tenant_id.eq(tenant_id)).filter(subscriptions::alias.eq(alias)))
+            .set(subscriptions::status.eq(status.as_str()))
+            .execute(c)
+            .map_err(plain("set_subscription_status")))?;
+        if n == 0 {
+            return Err(RegistryError::NotFound(format!("subscription {alias}")));
+        }
+        Ok(())
+    }
+
+    pub fn delete_subscription(&self, tenant_id: i64, alias: &str) -> Result<bool, RegistryError> {
+        let n = run!(self, c => diesel::delete(subscriptions::table.filter(subscriptions::tenant_id.eq(tenant_id)).filter(subscriptions::alias.eq(alias)))
+            .execute(c)
+            .map_err(plain("delete_subscription")))?;
+        Ok(n > 0)
+    }
+
+    pub fn get_cluster(&self, cluster_id: &str) -> Result<Option<Cluster>, RegistryError> {
+        let row: Option<ClusterRow> = run!(self, c => clusters::table.find(cluster_id).select(ClusterRow::as_select()).first(c).optional().map_err(plain("get_cluster")))?;
+        row.map(ClusterRow::into_record).transpose()
+    }
+
+    pub fn list_clusters(
+        &self,
+        tenant_id: Option<i64>,
+        include_removed: bool,
+    ) -> Result<Vec<Cluster>, RegistryError> {
+        let rows: Vec<ClusterRow> = run!(self, c => {
+            let mut q = clusters::table.select(ClusterRow::as_select()).order(clusters::cluster_id.asc()).into_boxed();
+            if let Some(t) = tenant_id {
+                q = q.filter(clusters::tenant_id.eq(t));
+            }
+            if !include_removed {
+                q = q.filter(clusters::status.ne(ClusterStatus::Removed.as_str()));
+            }
+            q.load(c).map_err(plain("list_clusters"))
+        })?;
+        rows.into_iter().map(ClusterRow::into_record).collect()
+    }
+
+    pub fn set_cluster_status(
+        &self,
+        cluster_id: &str,
+        status: ClusterStatus,
+    ) -> Result<(), RegistryError> {
+        let now = now_ms();
+        let n = run!(self, c => diesel::update(clusters::table.find(cluster_id))
+            .set((clusters::status.eq(status.as_str()), clusters::updated_at.eq(now)))
+            .execute(c)
+            .map_err(plain("set_cluster_status")))?;
+        if n == 0 {
+            return Err(RegistryError::NotFound(format!("cluster {cluster_id}")));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Members
+
+    pub fn insert_member(&self, m: NewMember) -> Result<Member, RegistryError> {
+        let now = now_ms();
+        let row = MemberRow {
+            member_id: m.member_id.clone(),
+            cluster_id: m.cluster_id,
+            tenant_id: m.tenant_id,
+            service_name: m.service_name,
+            network_partition_id: m.network_partition_id,
+            partition_id: m.partition_id,
+            provider_type: m.provider_type,
+            instance_id: None,
+            state: MemberState::Created.as_str().into(),
+            private_ips: "[]".into(),
+            public_ips: "[]".into(),
+            tags: to_json(&m.tags)?,
+            last_error: None,
+            termination_reason: None,
+            created_at: now,
+            updated_at: now,
+            initialized_at: None,
+            started_at: None,
+            activated_at: None,
+            terminate_requested_at: None,
+            terminated_at: None,
+        };
+        let id = m.member_id.clone();
+        run!(self, c => diesel::insert_into(members::table).values(&row).execute(c).map_err(query("insert_member", || format!("member {id} already exists"))))?;
+        row.into_record()
+    }
+
+    pub fn get_member(&self, member_id: &str) -> Result<Option<Member>, RegistryError> {
+        let row: Option<MemberRow> = run!(self, c => members::table.find(member_id).select(MemberRow::as_select()).first(c).optional().map_err(plain("get_member")))?;
+        row.map(MemberRow::into_record).transpose()
+    }
+
+    pub fn list_members(
+        &self,
+        cluster_id: &str,
+        include_terminated: bool,
+    ) -> Result<Vec<Member>, RegistryError> {
+        let rows: Vec<MemberRow> = run!(self, c => {
+            let mut q = members::table
+                .filter(members::cluster_id.eq(cluster_id))
+                .select(MemberRow::as_select())
+                .order((members::created_at.asc(), members::member_id.asc()))
+                .into_boxed();
+            if !include_terminated {
+                q = q.filter(members::state.ne(MemberState::Terminated.as_str()));
+            }
+            q.load(c).map_err(plain("list_members"))
+        })?;
+        rows.into_iter().map(MemberRow::into_record).collect()
+    }
+
+    pub fn list_live_members(&self) -> Result<Vec<Member>, RegistryError> {
+        let rows: Vec<MemberRow> = run!(self, c => members::table
+            .filter(members::state.ne(MemberState::Terminated.as_str()))
+            .select(MemberRow::as_select())
+            .order((members::created_at.asc(), members::member_id.asc()))
+            .load(c)
+            .map_err(plain("list_live_members")))?;
+        rows.into_iter().map(MemberRow::into_record).collect()
+    }
+
+    /// Compare-and-set state change in one transaction, following `MemberState::advance`.
+    pub fn transition_member(
+        &self,
+        member_id: &str,
+        to: MemberState,
+    ) -> Result<Transition, RegistryError> {
+        let now = now_ms();
+        run!(self, c => c.transaction::<Transition, RegistryError, _>(|c| {
+            let row: Option<MemberRow> = members::table.find(member_id).select(MemberRow::as_select()).first(c).optional().map_err(plain("transition_member"))?;
+            let member = row.ok_or_else(|| RegistryError::NotFound(format!("member {member_id}")))?.into_record()?;
+            let from = member.state;
+            match from.advance(to) {
+                Ok(None) => Ok(Transition::Unchanged(member)),
+                Err(source) => Err(RegistryError::IllegalTransition { member_id: member_id.to_string(), source }),
+                Ok(Some(next)) => {
+                    let target = members::table.find(member_id);
+                    let set_state = (members::state.eq(next.as_str()), members::updated_at.eq(now));
+                    let updated = match next {
+                        MemberState::Initialized => diesel::update(target).set((set_state, members::initialized_at.eq(now))).execute(c),
+                        MemberState::Starting => diesel::update(target).set((set_state, members::started_at.eq(now))).execute(c),
+                        MemberState::Active => diesel::update(target).set((set_state, members::activated_at.eq(now))).execute(c),
+                        MemberState::ReadyToShutDown => diesel::update(target).set((set_state, members::terminate_requested_at.eq(now))).execute(c),
+                        MemberState::Terminated => diesel::update(target).set((set_state, members::terminated_at.eq(now))).execute(c),
+                        MemberState::Created | MemberState::InMaintenance => diesel::update(target).set(set_state).execute(c),
+                    };
+                    updated.map_err(plain("transition_member"))?;
+                    let row: MemberRow = members::table.find(member_id).select(MemberRow::as_select()).first(c).map_err(plain("transition_member"))?;
+                    Ok(Transition::Moved { from, member: row.into_record()? })
+                }
+            }
+        }))
+    }
+
+    pub fn set_member_instance(
+        &self,
+        member_id: &str,
+        instance_id: &str,
+        private_ips: &[String],
+        public_ips: &[String],
+    ) -> Result<Member, RegistryError> {
+        let now = now_ms();
+        let private = to_json(&private_ips)?;
+        let public = to_json(&public_ips)?;
+        let n = run!(self, c => diesel::update(members::table.find(member_id))
+            .set((members::instance_id.eq(instance_id), members::private_ips.eq(&private), members::public_ips.eq(&public), members::updated_at.eq(now)))
+            .execute(c)
+            .map_err(plain("set_member_instance")))?;
+        if n == 0 {
+            return Err(RegistryError::NotFound(format!("member {member_id}")));
+        }
+        self.get_member(member_id)?
+            .ok_or_else(|| RegistryError::NotFound(format!("member {member_id}")))
+    }
+
+    pub fn set_member_error(&self, member_id: &str, error: &str) -> Result<(), RegistryError> {
+        let now = now_ms();
+        let n = run!(self, c => diesel::update(members::table.find(member_id))
+            .set((members::last_error.eq(error), members::updated_at.eq(now)))
+            .execute(c)
+            .map_err(plain("set_member_error")))?;
+        if n == 0 {
+            return Err(RegistryError::NotFound(format!("member {member_id}")));
+        }
+        Ok(())
+    }
+
+    pub fn set_termination_reason(
+        &self,
+        member_id: &str,
+        reason: &str,
+    ) -> Result<(), RegistryError> {
+        let now = now_ms();
+        let n = run!(self, c => diesel::update(members::table.find(member_id))
+            .set((members::termination_reason.eq(reason), members::updated_at.eq(now)))
+            .execute(c)
+            .map_err(plain("set_termination_reason")))?;
+        if n == 0 {
+            return Err(RegistryError::NotFound(format!("member {member_id}")));
+        }
+        Ok(())
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, RegistryError> {
+    serde_json::to_string(value).map_err(|e| RegistryError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

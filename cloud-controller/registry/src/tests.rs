@@ -1,0 +1,442 @@
+//! The registry suite, run once against SQLite and once against PostgreSQL.
+
+use super::*;
+use messaging::MemberState::*;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A registry on a fresh backend, cleaned up on drop.
+struct Fixture {
+    registry: Option<Registry>,
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(PathBuf),
+    Database { admin_url: String, name: String },
+}
+
+impl Fixture {
+    fn registry(&self) -> &Registry {
+        self.registry.as_ref().expect("open registry")
+    }
+
+    /// Drop the handle and open the same database again (a process restart).
+    fn reopen(&mut self) -> Registry {
+        self.registry = None;
+        let r = Registry::open(&self.url).expect("reopen registry");
+        self.registry = Some(r.clone());
+        r
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.registry = None;
+        match &self.cleanup {
+            Cleanup::File(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::Database { admin_url, name } => {
+                if let Ok(mut c) = PgConnection::establish(admin_url) {
+                    let _ =
+                        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            }
+        }
+    }
+}
+
+fn sqlite() -> Fixture {
+    let dir = std::env::temp_dir().join(format!("alto-registry-{}", rand::random::<u64>()));
+    let url = dir.join("registry.db").display().to_string();
+    let registry = Registry::open(&url).expect("open sqlite registry");
+    assert_eq!(registry.backend(), Backend::Sqlite);
+    Fixture {
+        registry: Some(registry),
+        url,
+        cleanup: Cleanup::File(dir),
+    }
+}
+
+fn postgres() -> Fixture {
+    let admin_url = std::env::var("ALTO_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let mut admin = PgConnection::establish(&admin_url).unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL is not reachable at {admin_url}: {e}\nStart it with scripts/services.sh or \
+             `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
+        )
+    });
+    let name = format!("alto_test_{}", rand::random::<u32>());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create test database");
+    let url = match admin_url.rsplit_once('/') {
+        Some((prefix, _)) => format!("{prefix}/{name}"),
+        None => panic!("ALTO_TEST_POSTGRES_URL has no database part: {admin_url}"),
+    };
+    let registry = Registry::open(&url).expect("open postgres registry");
+    assert_eq!(registry.backend(), Backend::Postgres);
+    Fixture {
+        registry: Some(registry),
+        url,
+        cleanup: Cleanup::Database { admin_url, name },
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite_backend {
+            $( #[test] fn $name() { let mut f = super::sqlite(); super::$name(&mut f); } )+
+        }
+        mod postgres_backend {
+            $( #[test] fn $name() { let mut f = super::postgres(); super::$name(&mut f); } )+
+        }
+    };
+}
+
+on_both_backends!(
+    migrations_are_idempotent,
+    definitions_upsert_list_delete,
+    tenants_and_users,
+    subscription_and_cluster_are_atomic,
+    resubscribe_after_removal,
+    tenant_scoping,
+    member_lifecycle_and_timestamps,
+    illegal_transitions_change_nothing,
+    data_survives_reopen,
+    secrets_never_print,
+);
+
+fn new_sub(tenant: i64, alias: &str) -> (NewSubscription, NewCluster) {
+    let cluster_id = format!("{alias}.php.domain");
+    (
+        NewSubscription {
+            tenant_id: tenant,
+            alias: alias.into(),
+            cartridge_type: "php".into(),
+            autoscale_policy: "as".into(),
+            deployment_policy: "dp".into(),
+        },
+        NewCluster {
+            cluster_id,
+            service_name: "php".into(),
+            host_name: format!("{alias}.php.example"),
+            tenant_id: tenant,
+            autoscale_policy: "as".into(),
+            deployment_policy: "dp".into(),
+            cartridge_key: "KEY1234567890abc".into(),
+            properties: BTreeMap::from([("a".to_string(), "b".to_string())]),
+        },
+    )
+}
+
+fn new_member(id: &str, cluster: &str) -> NewMember {
+    NewMember {
+        member_id: id.into(),
+        cluster_id: cluster.into(),
+        tenant_id: 1,
+        service_name: "php".into(),
+        network_partition_id: "np1".into(),
+        partition_id: "p1".into(),
+        provider_type: "mock".into(),
+        tags: BTreeMap::from([("altostratus:member-id".to_string(), id.to_string())]),
+    }
+}
+
+fn migrations_are_idempotent(f: &mut Fixture) {
+    f.registry()
+        .put_definition(DefinitionKind::Cartridge, "php", "<cartridge/>")
+        .unwrap();
+    let r = f.reopen();
+    let r2 = Registry::open(&f.url).expect("open a second time");
+    assert_eq!(
+        r.list_definitions(DefinitionKind::Cartridge).unwrap().len(),
+        1
+    );
+    drop(r2);
+}
+
+fn definitions_upsert_list_delete(f: &mut Fixture) {
+    let r = f.registry();
+    let first = r
+        .put_definition(DefinitionKind::Cartridge, "php", "v1")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let second = r
+        .put_definition(DefinitionKind::Cartridge, "php", "v2")
+        .unwrap();
+    assert_eq!(second.body, "v2");
+    assert_eq!(second.created_at, first.created_at);
+    assert!(second.updated_at >= first.updated_at);
+    r.put_definition(DefinitionKind::Cartridge, "apache", "a")
+        .unwrap();
+    r.put_definition(DefinitionKind::AutoscalePolicy, "php", "policy")
+        .unwrap();
+    let ids: Vec<String> = r
+        .list_definitions(DefinitionKind::Cartridge)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(ids, ["apache", "php"]);
+    assert!(r
+        .delete_definition(DefinitionKind::Cartridge, "php")
+        .unwrap());
+    assert!(!r
+        .delete_definition(DefinitionKind::Cartridge, "php")
+        .unwrap());
+    assert!(r
+        .get_definition(DefinitionKind::Cartridge, "php")
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        r.get_definition(DefinitionKind::AutoscalePolicy, "php")
+            .unwrap()
+            .unwrap()
+            .body,
+        "policy"
+    );
+}
+
+fn tenants_and_users(f: &mut Fixture) {
+    let r = f.registry();
+    r.ensure_admin("hash-1").unwrap();
+    r.ensure_admin("hash-2").unwrap();
+    let admin = r.get_user("admin").unwrap().unwrap();
+    assert_eq!(
+        (admin.role, admin.tenant_id, admin.password_hash.as_str()),
+        (Role::Admin, SUPER_TENANT_ID, "hash-2")
+    );
+    let nt = |d: &str| NewTenant {
+        domain: d.into(),
+        email: format!("a@{d}"),
+        admin_username: "boss".into(),
+        admin_password_hash: "h".into(),
+    };
+    let a = r.create_tenant(nt("acme.org")).unwrap();
+    let b = r.create_tenant(nt("beta.org")).unwrap();
+    assert_eq!((a.id, b.id), (1, 2));
+    let boss = r.get_user("boss@acme.org").unwrap().unwrap();
+    assert_eq!((boss.tenant_id, boss.role), (1, Role::TenantAdmin));
+    match r.create_tenant(nt("acme.org")) {
+        Err(RegistryError::Conflict(m)) => assert!(m.contains("acme.org"), "{m}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(r.list_tenants().unwrap().len(), 2);
+    assert_eq!(r.get_tenant_by_domain("beta.org").unwrap().unwrap().id, 2);
+    assert!(r.get_tenant(9).unwrap().is_none());
+}
+
+fn subscription_and_cluster_are_atomic(f: &mut Fixture) {
+    let r = f.registry();
+    let (s, c) = new_sub(1, "shop");
+    let (sub, cluster) = r.create_subscription(s.clone(), c.clone()).unwrap();
+    assert_eq!(sub.cluster_id, "shop.php.domain");
+    assert_eq!(sub.status, SubscriptionStatus::Active);
+    assert_eq!(cluster.alias, "shop");
+    assert_eq!(cluster.status, ClusterStatus::Created);
+    assert_eq!(cluster.properties.get("a").map(String::as_str), Some("b"));
+    // Same alias again: conflict, and no second cluster or subscription appears.
+    let mut c2 = c.clone();
+    c2.cluster_id = "other.php.domain".into();
+    assert!(matches!(
+        r.create_subscription(s, c2),
+        Err(RegistryError::Conflict(_))
+    ));
+    assert!(r.get_cluster("other.php.domain").unwrap().is_none());
+    // Same cluster id from another tenant: conflict, and no subscription row is left behind.
+    let (mut s3, c3) = new_sub(2, "shop");
+    s3.tenant_id = 2;
+    assert!(matches!(
+        r.create_subscription(s3, c3),
+        Err(RegistryError::Conflict(_))
+    ));
+    assert!(r.get_subscription(2, "shop").unwrap().is_none());
+    assert_eq!(r.list_subscriptions(None).unwrap().len(), 1);
+}
+
+fn resubscribe_after_removal(f: &mut Fixture) {
+    let r = f.registry();
+    let (s, c) = new_sub(1, "shop");
+    r.create_subscription(s.clone(), c.clone()).unwrap();
+    r.insert_member(new_member("m1", "shop.php.domain"))
+        .unwrap();
+    r.set_subscription_status(1, "shop", SubscriptionStatus::Unsubscribing)
+        .unwrap();
+    assert_eq!(
+        r.get_subscription(1, "shop").unwrap().unwrap().status,
+        SubscriptionStatus::Unsubscribing
+    );
+    r.set_cluster_status("shop.php.domain", ClusterStatus::Removed)
+        .unwrap();
+    assert!(r.delete_subscription(1, "shop").unwrap());
+    assert!(r.list_clusters(None, false).unwrap().is_empty());
+    assert_eq!(r.list_clusters(None, true).unwrap().len(), 1);
+    r.create_subscription(s, c).unwrap();
+    assert_eq!(
+        r.get_cluster("shop.php.domain").unwrap().unwrap().status,
+        ClusterStatus::Created
+    );
+    assert!(
+        r.list_members("shop.php.domain", true).unwrap().is_empty(),
+        "old members belong to the removed cluster"
+    );
+}
+
+fn tenant_scoping(f: &mut Fixture) {
+    let r = f.registry();
+    let (s, c) = new_sub(1, "a1");
+    r.create_subscription(s, c).unwrap();
+    let (s, c) = new_sub(2, "b1");
+    r.create_subscription(s, c).unwrap();
+    let mine: Vec<String> = r
+        .list_subscriptions(Some(1))
+        .unwrap()
+        .into_iter()
+        .map(|s| s.alias)
+        .collect();
+    assert_eq!(mine, ["a1"]);
+    let theirs: Vec<String> = r
+        .list_clusters(Some(2), false)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.cluster_id)
+        .collect();
+    assert_eq!(theirs, ["b1.php.domain"]);
+    assert!(r.get_subscription(1, "b1").unwrap().is_none());
+    assert_eq!(r.list_subscriptions(None).unwrap().len(), 2);
+}
+
+fn member_lifecycle_and_timestamps(f: &mut Fixture) {
+    let r = f.registry();
+    let m = r.insert_member(new_member("m1", "c1")).unwrap();
+    assert_eq!(m.state, Created);
+    assert_eq!(
+        m.tags.get("altostratus:member-id").map(String::as_str),
+        Some("m1")
+    );
+    let m = r
+        .set_member_instance("m1", "i-1", &["10.0.0.1".into()], &["20.0.0.1".into()])
+        .unwrap();
+    assert_eq!(
+        (m.instance_id.as_deref(), m.private_ips.clone()),
+        (Some("i-1"), vec!["10.0.0.1".to_string()])
+    );
+    for (to, stamp) in [
+        (Initialized, 0),
+        (Starting, 1),
+        (Active, 2),
+        (InMaintenance, 9),
+        (ReadyToShutDown, 3),
+        (Terminated, 4),
+    ] {
+        match r.transition_member("m1", to).unwrap() {
+            Transition::Moved { member, .. } => {
+                assert_eq!(member.state, to);
+                let value = match stamp {
+                    0 => member.initialized_at,
+                    1 => member.started_at,
+                    2 => member.activated_at,
+                    3 => member.terminate_requested_at,
+                    4 => member.terminated_at,
+                    _ => Some(member.updated_at),
+                };
+                assert!(value.is_some(), "{to} timestamp not set");
+            }
+            other => panic!("expected a move to {to}, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        r.transition_member("m1", Terminated).unwrap(),
+        Transition::Unchanged(_)
+    ));
+    r.insert_member(new_member("m2", "c1")).unwrap();
+    let live: Vec<String> = r
+        .list_live_members()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.member_id)
+        .collect();
+    assert_eq!(live, ["m2"]);
+    assert_eq!(r.list_members("c1", false).unwrap().len(), 1);
+    assert_eq!(r.list_members("c1", true).unwrap().len(), 2);
+    r.set_member_error("m2", "quota").unwrap();
+    r.set_termination_reason("m2", "unsubscribed").unwrap();
+    let m2 = r.get_member("m2").unwrap().unwrap();
+    assert_eq!(
+        (m2.last_error.as_deref(), m2.termination_reason.as_deref()),
+        (Some("quota"), Some("unsubscribed"))
+    );
+    assert!(matches!(
+        r.transition_member("nope", Active),
+        Err(RegistryError::NotFound(_))
+    ));
+    assert!(matches!(
+        r.insert_member(new_member("m2", "c1")),
+        Err(RegistryError::Conflict(_))
+    ));
+}
+
+fn illegal_transitions_change_nothing(f: &mut Fixture) {
+    let r = f.registry();
+    r.insert_member(new_member("m1", "c1")).unwrap();
+    for to in [Initialized, Starting, Active] {
+        r.transition_member("m1", to).unwrap();
+    }
+    match r.transition_member("m1", Starting) {
+        Err(RegistryError::IllegalTransition { member_id, source }) => {
+            assert_eq!(member_id, "m1");
+            assert_eq!((source.from, source.to), (Active, Starting));
+        }
+        other => panic!("expected IllegalTransition, got {other:?}"),
+    }
+    assert_eq!(r.get_member("m1").unwrap().unwrap().state, Active);
+    r.transition_member("m1", ReadyToShutDown).unwrap();
+    r.transition_member("m1", Terminated).unwrap();
+    assert!(matches!(
+        r.transition_member("m1", Active),
+        Err(RegistryError::IllegalTransition { .. })
+    ));
+    assert_eq!(r.get_member("m1").unwrap().unwrap().state, Terminated);
+}
+
+fn data_survives_reopen(f: &mut Fixture) {
+    let (s, c) = new_sub(1, "shop");
+    f.registry().create_subscription(s, c).unwrap();
+    f.registry()
+        .insert_member(new_member("m1", "shop.php.domain"))
+        .unwrap();
+    f.registry().transition_member("m1", Initialized).unwrap();
+    let r = f.reopen();
+    assert_eq!(
+        r.get_subscription(1, "shop").unwrap().unwrap().cluster_id,
+        "shop.php.domain"
+    );
+    let cluster = r.get_cluster("shop.php.domain").unwrap().unwrap();
+    assert_eq!(cluster.cartridge_key, "KEY1234567890abc");
+    assert_eq!(r.get_member("m1").unwrap().unwrap().state, Initialized);
+}
+
+fn secrets_never_print(f: &mut Fixture) {
+    let r = f.registry();
+    let (s, c) = new_sub(1, "shop");
+    assert!(!format!("{c:?}").contains("KEY1234567890abc"));
+    let (_, cluster) = r.create_subscription(s, c).unwrap();
+    assert!(!format!("{cluster:?}").contains("KEY1234567890abc"));
+    assert!(!serde_json::to_string(&cluster)
+        .unwrap()
+        .contains("KEY1234567890abc"));
+    r.ensure_admin("$argon2id$secret-hash").unwrap();
+    let admin = r.get_user("admin").unwrap().unwrap();
+    assert!(!format!("{admin:?}").contains("secret-hash"));
+    assert!(!serde_json::to_string(&admin)
+        .unwrap()
+        .contains("secret-hash"));
+    let err = Registry::open("postgres://user:topsecret@127.0.0.1:1/x")
+        .err()
+        .expect("port 1 refuses");
+    assert!(!err.to_string().contains("topsecret"), "{err}");
+}
