@@ -13,5 +13,7 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== build (the e2e tests run the real binary)"
+cargo build --workspace --bins
 echo "== tests"
 cargo test --workspace

@@ -1,0 +1,203 @@
+//! The REST API (actix-web): JSON responses, HTTP Basic auth on everything but `/healthz`.
+//!
+//! | route | |
+//! |---|---|
+//! | `GET /healthz` | `{"status":"ok"}`, no auth |
+//! | `GET /api/cartridges`, `POST /api/cartridges` | list; deploy (XML, or Stratos 4.0/4.1 JSON) → 201 |
+//! | `GET /api/cartridges/{type}`, `DELETE /api/cartridges/{type}` | describe; undeploy → 204 |
+//! | `GET /api/autoscalingPolicies`, `POST /api/autoscalingPolicies` | list; deploy → 201 |
+//! | `GET /api/deploymentPolicies`, `POST /api/deploymentPolicies` | list; deploy → 201 |
+//! | `POST /api/tenants` | create a tenant (platform admin) → 201 |
+//! | `GET /api/subscriptions`, `POST /api/subscriptions` | the caller's subscriptions; subscribe → 201 |
+//! | `DELETE /api/subscriptions/{alias}` | unsubscribe → 202 (`Unsubscribing`) |
+//! | `GET /api/clusters`, `GET /api/clusters/{clusterId}` | the caller's clusters with members |
+//!
+//! Errors: `{"status", "message", "problems"?}` with the status of [`ControllerError::status`]
+//! (plus 404/405 for unknown routes and methods, 413 for bodies over [`MAX_BODY_BYTES`]).
+//!
+//! [`ControllerError::status`]: crate::error::ControllerError::status
+
+mod cartridges;
+mod clusters;
+pub mod error;
+pub mod extract;
+pub mod json_shapes;
+mod policies;
+mod subscriptions;
+mod tenants;
+
+#[cfg(test)]
+mod tests;
+
+use crate::controller::Controller;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer, ResponseError};
+use error::ApiError;
+use extract::LoginName;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The routes, body limits and JSON fallbacks (404, 405). Needs `web::Data<Controller>` in the
+/// app data (see [`app`]).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(healthz))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::scope("/api")
+                .service(
+                    web::resource("/cartridges")
+                        .route(web::get().to(cartridges::list))
+                        .route(web::post().to(cartridges::deploy))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/cartridges/{type}")
+                        .route(web::get().to(cartridges::get))
+                        .route(web::delete().to(cartridges::undeploy))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/autoscalingPolicies")
+                        .route(web::get().to(policies::list_autoscaling))
+                        .route(web::post().to(policies::deploy_autoscaling))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/deploymentPolicies")
+                        .route(web::get().to(policies::list_deployment))
+                        .route(web::post().to(policies::deploy_deployment))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/tenants")
+                        .route(web::post().to(tenants::create))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/subscriptions")
+                        .route(web::get().to(subscriptions::list))
+                        .route(web::post().to(subscriptions::subscribe))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/subscriptions/{alias}")
+                        .route(web::delete().to(subscriptions::unsubscribe))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/clusters")
+                        .route(web::get().to(clusters::list))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/clusters/{clusterId}")
+                        .route(web::get().to(clusters::get))
+                        .default_service(web::to(method_not_allowed)),
+                ),
+        )
+        .default_service(web::to(not_found));
+}
+
+/// The complete application: controller, request log, routes.
+pub fn app(
+    controller: Arc<Controller>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::from(controller))
+        .wrap(from_fn(log_request))
+        .configure(configure)
+}
+
+/// Bind the REST API on `listen` (port 0 picks a free port). Returns the server, to be awaited
+/// or stopped through its handle, and the address actually bound. The server does not install
+/// signal handlers: the caller decides when to stop it.
+pub fn bind(
+    controller: Arc<Controller>,
+    listen: SocketAddr,
+) -> std::io::Result<(Server, SocketAddr)> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    let server = HttpServer::new(move || app(controller.clone()))
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(10)
+        .bind(listen)?;
+    let addr = server.addrs().first().copied().unwrap_or(listen);
+    Ok((server.run(), addr))
+}
+
+/// Serve until the server is stopped.
+pub async fn serve(controller: Arc<Controller>, listen: SocketAddr) -> anyhow::Result<()> {
+    let (server, addr) = bind(controller, listen)?;
+    tracing::info!(%addr, "REST API listening");
+    server.await?;
+    Ok(())
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::not_found(format!("no route for {} {}", req.method(), req.path())).error_response()
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {} not allowed on {}", req.method(), req.path()),
+    )
+    .error_response()
+}
+
+/// One log line per request: method, path, status, login. Never a header value or a body.
+async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let started = Instant::now();
+    let result = next.call(req).await;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    match &result {
+        Ok(res) => {
+            let status = res.status().as_u16();
+            let login = res.request().extensions().get::<LoginName>().cloned();
+            let (login, authenticated) = match &login {
+                Some(l) => (l.login.as_str(), l.authenticated),
+                None => ("-", false),
+            };
+            if path == "/healthz" {
+                tracing::debug!(%method, %path, status, elapsed_ms, "request");
+            } else if res.status().is_server_error() {
+                tracing::warn!(%method, %path, status, login, authenticated, elapsed_ms, "request");
+            } else {
+                tracing::info!(%method, %path, status, login, authenticated, elapsed_ms, "request");
+            }
+        }
+        Err(e) => tracing::warn!(%method, %path, error = %e, elapsed_ms, "request failed"),
+    }
+    result
+}

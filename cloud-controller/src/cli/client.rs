@@ -1,0 +1,195 @@
+//! A thin reqwest client of the REST API: Basic auth, JSON in and out, the API's error shape.
+
+use super::Connection;
+use reqwest::{Method, StatusCode, Url};
+use serde_json::Value;
+
+pub use crate::api::error::ErrorBody;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The API answered with an error.
+    #[error("{message}")]
+    Api {
+        status: u16,
+        message: String,
+        problems: Vec<String>,
+    },
+    /// The API could not be reached (or answered something that is not the API).
+    #[error("{0}")]
+    Transport(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CliError {
+    pub fn problems(&self) -> &[String] {
+        match self {
+            CliError::Api { problems, .. } => problems,
+            _ => &[],
+        }
+    }
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    user: String,
+    password: String,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `error: A: B: C` from an error and its sources (reqwest hides the cause, e.g. "Connection
+/// refused", in its source chain).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+impl Client {
+    pub fn new(conn: &Connection) -> Result<Client, CliError> {
+        let base = Url::parse(&conn.url)
+            .map_err(|e| CliError::Other(format!("invalid --url {:?}: {e}", conn.url)))?;
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
+            return Err(CliError::Other(format!(
+                "invalid --url {:?}: expected http://HOST:PORT",
+                conn.url
+            )));
+        }
+        let password = conn.password.clone().ok_or_else(|| {
+            CliError::Other("no password: set ALTO_PASSWORD (or pass --password)".to_string())
+        })?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(120))
+            .build()
+            .map_err(|e| CliError::Other(chain(&e)))?;
+        Ok(Client {
+            http,
+            base,
+            user: conn.user.clone(),
+            password,
+        })
+    }
+
+    /// The URL of a path given as segments (each percent-encoded as needed).
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    pub async fn get(&self, segments: &[&str]) -> Result<Value, CliError> {
+        self.send(Method::GET, segments, None).await
+    }
+
+    pub async fn delete(&self, segments: &[&str]) -> Result<Value, CliError> {
+        self.send(Method::DELETE, segments, None).await
+    }
+
+    pub async fn post(
+        &self,
+        segments: &[&str],
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, CliError> {
+        self.send(Method::POST, segments, Some((content_type, body)))
+            .await
+    }
+
+    pub async fn post_json(&self, segments: &[&str], body: &Value) -> Result<Value, CliError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| CliError::Other(e.to_string()))?;
+        self.post(segments, "application/json", bytes).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Value, CliError> {
+        let url = self.url(segments);
+        let mut req = self
+            .http
+            .request(method, url.clone())
+            .basic_auth(&self.user, Some(&self.password))
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some((content_type, bytes)) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes);
+        }
+        let response = req.send().await.map_err(|e| {
+            CliError::Transport(format!("cannot reach {}: {}", self.base, chain(&e)))
+        })?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| {
+            CliError::Transport(format!("reading the response of {url}: {}", chain(&e)))
+        })?;
+        decode(status, &bytes)
+    }
+}
+
+/// A response body as JSON, or the API's error as [`CliError::Api`].
+pub fn decode(status: StatusCode, bytes: &[u8]) -> Result<Value, CliError> {
+    if status.is_success() {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        return serde_json::from_slice(bytes).map_err(|e| {
+            CliError::Transport(format!(
+                "the server answered {status} with a body that is not JSON: {e}"
+            ))
+        });
+    }
+    match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(body) => {
+            let mut message = body.message;
+            if status == StatusCode::UNAUTHORIZED {
+                message.push_str(" (check --user/ALTO_USER and --password/ALTO_PASSWORD)");
+            }
+            Err(CliError::Api {
+                status: status.as_u16(),
+                message,
+                problems: body.problems,
+            })
+        }
+        Err(_) => {
+            let text = String::from_utf8_lossy(bytes);
+            let text = text.trim();
+            let message = if text.is_empty() {
+                format!("the server answered {status}")
+            } else {
+                format!(
+                    "the server answered {status}: {}",
+                    text.chars().take(500).collect::<String>()
+                )
+            };
+            Err(CliError::Api {
+                status: status.as_u16(),
+                message,
+                problems: Vec::new(),
+            })
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! The `alto` client commands: Stratos' CLI command names over the REST API.
+//!
+//! Global options (accepted before or after the command): `--url` (`ALTO_URL`), `--user`
+//! (`ALTO_USER`), `--password` (`ALTO_PASSWORD`) and `--json` (raw JSON on stdout for scripts;
+//! tables otherwise).
+
+mod client;
+pub mod render;
+
+use client::Client;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use client::{CliError, ErrorBody};
+
+/// Where the REST API is and who calls it. The fields are `global` so that they can follow the
+/// command (`alto list-members shop --json`).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Connection")]
+pub struct Connection {
+    /// Base URL of the Altostratus REST API.
+    #[arg(
+        long,
+        env = "ALTO_URL",
+        default_value = "http://127.0.0.1:9443",
+        global = true
+    )]
+    pub url: String,
+    /// Login: `admin`, or `USER@TENANTDOMAIN` for a tenant's user.
+    #[arg(long, env = "ALTO_USER", default_value = "admin", global = true)]
+    pub user: String,
+    /// Password of --user (prefer the environment variable: arguments are visible to `ps`).
+    #[arg(long, env = "ALTO_PASSWORD", hide_env_values = true, global = true)]
+    pub password: Option<String>,
+    /// Print the raw JSON responses instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The client commands (Stratos 4.0 CLI names).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// List the deployed cartridges.
+    ListCartridges,
+    /// Show one cartridge definition.
+    DescribeCartridge {
+        /// The cartridge type.
+        cartridge_type: String,
+    },
+    /// Deploy cartridge definitions (XML, or Stratos JSON when the file ends in .json).
+    DeployCartridge(ResourceArgs),
+    /// Undeploy a cartridge (refused while it is subscribed).
+    UndeployCartridge {
+        /// The cartridge type.
+        cartridge_type: String,
+    },
+    /// Deploy an autoscaling policy (XML, or Stratos JSON when the file ends in .json).
+    DeployAutoscalingPolicy(ResourceArgs),
+    /// Deploy a deployment policy (XML, or Stratos JSON when the file ends in .json).
+    DeployDeploymentPolicy(ResourceArgs),
+    /// List the autoscaling policies.
+    ListAutoscalingPolicies,
+    /// List the deployment policies.
+    ListDeploymentPolicies,
+    /// Create a tenant and its admin user (platform admin only).
+    CreateTenant(CreateTenantArgs),
+    /// Subscribe to a cartridge under an alias (creates a cluster).
+    SubscribeCartridge(SubscribeArgs),
+    /// Unsubscribe: the cluster's members are terminated.
+    UnsubscribeCartridge(UnsubscribeArgs),
+    /// List the caller's subscriptions.
+    ListSubscribedCartridges,
+    /// List the members of a subscription's cluster.
+    ListMembers {
+        /// The subscription alias.
+        alias: String,
+    },
+    /// List the caller's clusters.
+    ListClusters,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ResourceArgs {
+    /// The definition file (`.json` is sent as JSON, anything else as XML).
+    #[arg(
+        short = 'p',
+        long = "resource-path",
+        visible_alias = "file",
+        value_name = "FILE"
+    )]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CreateTenantArgs {
+    /// The tenant's domain (logins become USER@DOMAIN).
+    #[arg(
+        short = 'd',
+        long,
+        visible_alias = "domain-name",
+        value_name = "DOMAIN"
+    )]
+    pub domain: String,
+    /// User name of the tenant's admin.
+    #[arg(short = 'u', long, visible_alias = "username", value_name = "USER")]
+    pub admin: String,
+    /// Password of the tenant's admin.
+    #[arg(short = 'p', long, value_name = "PASSWORD")]
+    pub admin_password: String,
+    /// Contact e-mail of the tenant's admin.
+    #[arg(short = 'e', long, default_value = "", value_name = "EMAIL")]
+    pub email: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SubscribeArgs {
+    /// The cartridge type to subscribe to.
+    pub cartridge_type: String,
+    /// The subscription alias (unique within the tenant).
+    pub alias: String,
+    /// The autoscaling policy id.
+    #[arg(
+        short = 'a',
+        long,
+        visible_alias = "autoscale-policy",
+        value_name = "ID"
+    )]
+    pub autoscaling_policy: String,
+    /// The deployment policy id.
+    #[arg(short = 'd', long, value_name = "ID")]
+    pub deployment_policy: String,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct UnsubscribeArgs {
+    /// The subscription alias.
+    pub alias: String,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct WaitArgs {
+    /// Wait (printing progress) until the members reach the expected state.
+    #[arg(short = 'w', long)]
+    pub wait: bool,
+    /// With --wait: give up (exit 1) after this many seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECS", requires = "wait")]
+    pub timeout: u64,
+}
+
+/// Poll period of `--wait`.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Run one client command; output goes to stdout, errors are returned for [`report`].
+pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
+    let client = Client::new(conn)?;
+    let json_out = conn.json;
+    match command {
+        Command::ListCartridges => {
+            let v = client.get(&["api", "cartridges"]).await?;
+            output(json_out, &v, || render::cartridges(&v).to_string());
+        }
+        Command::DescribeCartridge { cartridge_type } => {
+            let v = client.get(&["api", "cartridges", &cartridge_type]).await?;
+            output(json_out, &v, || render::cartridge_detail(&v));
+        }
+        Command::DeployCartridge(args) => {
+            let v = deploy(&client, "cartridges", &args.path).await?;
+            output(json_out, &v, || {
+                let types: Vec<String> = items(&v)
+                    .iter()
+                    .map(|c| render::field(c, &["type", "cartridgeType"]))
+                    .collect();
+                format!("deployed cartridge(s): {}", types.join(", "))
+            });
+        }
+        Command::UndeployCartridge { cartridge_type } => {
+            let v = client
+                .delete(&["api", "cartridges", &cartridge_type])
+                .await?;
+            output(json_out, &v, || {
+                format!("undeployed cartridge {cartridge_type}")
+            });
+        }
+        Command::DeployAutoscalingPolicy(args) => {
+            let v = deploy(&client, "autoscalingPolicies", &args.path).await?;
+            output(json_out, &v, || {
+                format!("deployed autoscaling policy {}", render::field(&v, &["id"]))
+            });
+        }
+        Command::DeployDeploymentPolicy(args) => {
+            let v = deploy(&client, "deploymentPolicies", &args.path).await?;
+            output(json_out, &v, || {
+                format!("deployed deployment policy {}", render::field(&v, &["id"]))
+            });
+        }
+        Command::ListAutoscalingPolicies => {
+            let v = client.get(&["api", "autoscalingPolicies"]).await?;
+            output(json_out, &v, || {
+                render::autoscaling_policies(&v).to_string()
+            });
+        }
+        Command::ListDeploymentPolicies => {
+            let v = client.get(&["api", "deploymentPolicies"]).await?;
+            output(json_out, &v, || render::deployment_policies(&v).to_string());
+        }
+        Command::CreateTenant(args) => {
+            let body = json!({
+                "tenantDomain": args.domain,
+                "admin": args.admin,
+                "adminPassword": args.admin_password,
+                "email": args.email,
+            });
+            let v = client.post_json(&["api", "tenants"], &body).await?;
+            output(json_out, &v, || {
+                format!(
+                    "created tenant {} (id {}); its admin logs in as {}",
+                    render::field(&v, &["tenantDomain"]),
+                    render::field(&v, &["tenantId"]),
+                    render::field(&v, &["admin"])
+                )
+            });
+        }
+        Command::SubscribeCartridge(args) => {
+            let body = json!({
+                "cartridgeType": args.cartridge_type,
+                "alias": args.alias,
+                "autoscalePolicy": args.autoscaling_policy,
+                "deploymentPolicy": args.deployment_policy,
+            });
+            let v = client.post_json(&["api", "subscriptions"], &body).await?;
+            output(json_out, &v, || {
+                format!(
+                    "subscribed {} to {}: cluster {}, host {}",
+                    render::field(&v, &["alias"]),
+                    render::field(&v, &["cartridgeType"]),
+                    render::field(&v, &["clusterId"]),
+                    render::field(&v, &["hostName"])
+                )
+            });
+            if args.wait.wait {
+                let cluster_id = render::field(&v, &["clusterId"]);
+                let min = v["minMembers"].as_u64().unwrap_or(1) as usize;
+                wait_for_active(&client, &cluster_id, min, args.wait.timeout, json_out).await?;
+            }
+        }
+        Command::UnsubscribeCartridge(args) => {
+            let v = client
+                .delete(&["api", "subscriptions", &args.alias])
+                .await?;
+            output(json_out, &v, || {
+                format!(
+                    "unsubscribing {}: status {}",
+                    args.alias,
+                    render::field(&v, &["status"])
+                )
+            });
+            if args.wait.wait {
+                let cluster_id = render::field(&v, &["clusterId"]);
+                wait_for_terminated(&client, &cluster_id, args.wait.timeout, json_out).await?;
+            }
+        }
+        Command::ListSubscribedCartridges => {
+            let v = client.get(&["api", "subscriptions"]).await?;
+            output(json_out, &v, || render::subscriptions(&v).to_string());
+        }
+        Command::ListMembers { alias } => {
+            let subs = client.get(&["api", "subscriptions"]).await?;
+            let sub = items(&subs)
+                .into_iter()
+                .find(|s| s["alias"].as_str() == Some(alias.as_str()))
+                .ok_or_else(|| CliError::Other(format!("no subscription with alias {alias}")))?;
+            let cluster_id = render::field(sub, &["clusterId"]);
+            let cluster = client.get(&["api", "clusters", &cluster_id]).await?;
+            let members = cluster
+                .get("members")
+                .cloned()
+                .unwrap_or(Value::Array(Vec::new()));
+            output(json_out, &members, || render::members(&members).to_string());
+        }
+        Command::ListClusters => {
+            let v = client.get(&["api", "clusters"]).await?;
+            output(json_out, &v, || render::clusters(&v).to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Print an error as `error: MESSAGE` and each problem line on stderr.
+pub fn report(e: &CliError) {
+    eprintln!("error: {e}");
+    for problem in e.problems() {
+        if problem != &e.to_string() {
+            eprintln!("  {problem}");
+        }
+    }
+}
+
+fn output(json_out: bool, v: &Value, human: impl FnOnce() -> String) {
+    if json_out {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+        );
+    } else {
+        println!("{}", human());
+    }
+}
+
+fn items(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Array(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
+}
+
+/// The content type a definition file is sent with.
+pub fn content_type_for(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("json") => "application/json",
+        _ => "application/xml",
+    }
+}
+
+async fn deploy(client: &Client, resource: &str, path: &Path) -> Result<Value, CliError> {
+    let body = std::fs::read(path)
+        .map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
+    client
+        .post(&["api", resource], content_type_for(path), body)
+        .await
+}
+
+/// A progress line: `1/2 members Active (Starting: 1)`.
+pub fn progress_line(cluster: &Value, state: &str, expected: usize) -> (usize, String) {
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for m in items(&cluster["members"]) {
+        *counts.entry(render::field(m, &["state"])).or_default() += 1;
+    }
+    let reached = counts.remove(state).unwrap_or(0);
+    let mut line = format!("{reached}/{expected} members {state}");
+    if !counts.is_empty() {
+        let others: Vec<String> = counts.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+        line.push_str(&format!(" ({})", others.join(", ")));
+    }
+    (reached, line)
+}
+
+fn progress(json_out: bool, line: &str) {
+    // With --json, stdout carries only JSON.
+    if json_out {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+async fn wait_for_active(
+    client: &Client,
+    cluster_id: &str,
+    min: usize,
+    timeout_secs: u64,
+    json_out: bool,
+) -> Result<(), CliError> {
+    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
+    let mut last = String::new();
+    loop {
+        match client.get(&["api", "clusters", cluster_id]).await {
+            Ok(cluster) => {
+                let (active, line) = progress_line(&cluster, "Active", min);
+                if line != last {
+                    progress(json_out, &line);
+                    last = line;
+                }
+                if active >= min {
+                    return Ok(());
+                }
+            }
+            // The cluster row may not be visible yet.
+            Err(CliError::Api { status: 404, .. }) => {}
+            Err(e) => return Err(e),
+        }
+        if Instant::now() >= deadline {
+            return Err(CliError::Other(format!(
+                "timed out after {timeout_secs} s waiting for {min} Active member(s) of {cluster_id} (last: {last})"
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn wait_for_terminated(
+    client: &Client,
+    cluster_id: &str,
+    timeout_secs: u64,
+    json_out: bool,
+) -> Result<(), CliError> {
+    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
+    let mut last = String::new();
+    loop {
+        match client.get(&["api", "clusters", cluster_id]).await {
+            Ok(cluster) => {
+                let total = items(&cluster["members"]).len();
+                let (terminated, line) = progress_line(&cluster, "Terminated", total);
+                if line != last {
+                    progress(json_out, &line);
+                    last = line;
+                }
+                if terminated == total {
+                    return Ok(());
+                }
+            }
+            // The cluster is gone: nothing is left running.
+            Err(CliError::Api { status: 404, .. }) => {
+                progress(json_out, "cluster removed");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+        if Instant::now() >= deadline {
+            return Err(CliError::Other(format!(
+                "timed out after {timeout_secs} s waiting for the members of {cluster_id} to terminate (last: {last})"
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

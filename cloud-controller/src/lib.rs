@@ -1,0 +1,16 @@
+//! The Altostratus cloud controller: subscriptions, payloads, member lifecycle, the REST API
+//! and the `alto` CLI. Configuration parsing lives in `alto-config` and persistence in
+//! `alto-registry` (separate crates so they compile and test on their own); scaling logic lives
+//! in the `autoscaler` crate and clouds behind the `iaas` crate's `Iaas` trait.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod controller;
+pub mod convert;
+pub mod error;
+pub mod model;
+pub mod naming;
+pub mod payload;
+
+pub use error::{ControllerError, Result};

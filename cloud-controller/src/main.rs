@@ -1,0 +1,435 @@
+//! `alto`: the Altostratus cloud controller (`dev`, `serve`), the configuration checker
+//! (`validate`) and the client commands of the REST API (Stratos' CLI names).
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use cloud_controller::controller::{Controller, ControllerOptions};
+use cloud_controller::{api, auth, cli, ControllerError};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "alto",
+    version,
+    about = "Altostratus: a cartridge-style PaaS cloud controller"
+)]
+struct Cli {
+    #[command(flatten)]
+    conn: cli::Connection,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run everything in one process (SQLite, in-process bus, mock cloud).
+    ///
+    /// SQLite in DATA/registry.db (unless --database-url), the in-process message bus, the clouds
+    /// of CONF/cloud-controller.xml (the mock cloud in the shipped conf/), CONF's cartridges and
+    /// policies deployed, the REST API on --listen. The admin password is ALTO_ADMIN_PASSWORD;
+    /// when unset, one is generated and printed once at startup.
+    Dev(DevArgs),
+    /// Run the controller for production (PostgreSQL registry).
+    ///
+    /// The registry at --database-url (PostgreSQL), the admin password from ALTO_ADMIN_PASSWORD
+    /// (required). The message bus is still in-process in this version (the AMQP bus comes
+    /// next), so run a single replica with its agents in the same process.
+    Serve(ServeArgs),
+    /// Check configuration documents (a file or a directory).
+    ///
+    /// Prints one `FILE:LINE:COL: message` line per problem on stdout; exit status 0 when there
+    /// is none, 1 otherwise.
+    Validate {
+        /// A file or a directory of XML documents.
+        path: PathBuf,
+    },
+    #[command(flatten)]
+    Client(cli::Command),
+}
+
+#[derive(Debug, Clone, Args)]
+struct ServerArgs {
+    /// Directory of local state (the SQLite registry by default, the mock cloud's state).
+    #[arg(
+        long = "data",
+        env = "ALTO_DATA",
+        default_value = "./.alto-data",
+        value_name = "DIR"
+    )]
+    data: PathBuf,
+    /// Configuration directory (cloud-controller.xml, cartridges, policies, mock-iaas.xml)
+    /// [default: ./conf when it exists].
+    #[arg(long = "conf", env = "ALTO_CONF", value_name = "DIR")]
+    conf: Option<PathBuf>,
+    /// Address of the REST API (port 0: any free port; the URL is printed).
+    #[arg(
+        long,
+        env = "ALTO_LISTEN",
+        default_value = "127.0.0.1:9443",
+        value_name = "ADDR"
+    )]
+    listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Args)]
+struct DevArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Registry database (`postgres://...`, `sqlite://PATH` or a file path) [default: DATA/registry.db].
+    #[arg(
+        long,
+        env = "ALTO_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Registry database, e.g. `postgres://USER@HOST:5432/DB`.
+    #[arg(
+        long,
+        env = "ALTO_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    database_url: String,
+}
+
+const DEFAULT_CONF: &str = "./conf";
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ALTO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Dev(args) => {
+            let (password, generated) = match admin_password_from_env() {
+                Some(pw) => (pw, false),
+                None => (auth::generate_password(), true),
+            };
+            let database_url = args
+                .database_url
+                .unwrap_or_else(|| args.server.data.join("registry.db").display().to_string());
+            exit(run_server(args.server, database_url, password, generated).await)
+        }
+        Command::Serve(args) => {
+            let Some(password) = admin_password_from_env() else {
+                eprintln!("error: ALTO_ADMIN_PASSWORD must be set for `alto serve`");
+                return ExitCode::from(1);
+            };
+            exit(run_server(args.server, args.database_url, password, false).await)
+        }
+        Command::Validate { path } => validate(&path),
+        Command::Client(command) => match cli::run(&cli.conn, command).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                cli::report(&e);
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+fn exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn admin_password_from_env() -> Option<String> {
+    std::env::var("ALTO_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+}
+
+/// `--conf` as given (it must exist), else `./conf` when it exists, else none.
+fn conf_dir(conf: Option<PathBuf>) -> anyhow::Result<Option<PathBuf>> {
+    match conf {
+        Some(dir) if dir.is_dir() => Ok(Some(dir)),
+        Some(dir) => bail!("configuration directory {} does not exist", dir.display()),
+        None if Path::new(DEFAULT_CONF).is_dir() => Ok(Some(PathBuf::from(DEFAULT_CONF))),
+        None => {
+            tracing::warn!("no {DEFAULT_CONF} directory: starting without configuration (no clouds); use --conf DIR");
+            Ok(None)
+        }
+    }
+}
+
+async fn run_server(
+    args: ServerArgs,
+    database_url: String,
+    admin_password: String,
+    generated: bool,
+) -> anyhow::Result<()> {
+    let conf = conf_dir(args.conf)?;
+    let mut opts = ControllerOptions::new(
+        database_url,
+        args.data,
+        Arc::new(messaging::InProcessBus::new()),
+        admin_password.clone(),
+    );
+    opts.conf_dir = conf;
+    let controller = match Controller::start(opts).await {
+        Ok(controller) => controller,
+        Err(ControllerError::Invalid(lines)) => {
+            for line in &lines {
+                eprintln!("{line}");
+            }
+            bail!("the configuration has {} problem(s)", lines.len());
+        }
+        Err(e) => return Err(e).context("cannot start the controller"),
+    };
+    let (server, addr) = match api::bind(controller.clone(), args.listen) {
+        Ok(bound) => bound,
+        Err(e) => {
+            controller.shutdown().await;
+            return Err(e).with_context(|| format!("cannot listen on {}", args.listen));
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        if generated {
+            writeln!(out, "admin password (generated): {admin_password}")?;
+        }
+        writeln!(out, "listening on http://{addr}")?;
+        out.flush()?;
+    }
+    tracing::info!(%addr, "REST API listening");
+
+    let handle = server.handle();
+    let mut server_task = tokio::spawn(server);
+    let served = tokio::select! {
+        signal = shutdown_signal() => {
+            tracing::info!(signal, "shutting down");
+            None
+        }
+        result = &mut server_task => Some(result),
+    };
+    handle.stop(true).await;
+    if served.is_none() {
+        let _ = server_task.await;
+    }
+    controller.shutdown().await;
+    tracing::info!("stopped");
+    match served {
+        Some(Ok(Err(e))) => Err(e).context("the HTTP server failed"),
+        Some(Err(e)) => Err(e).context("the HTTP server task failed"),
+        _ => Ok(()),
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+fn validate(path: &Path) -> ExitCode {
+    if !path.exists() {
+        println!("{}:1:1: no such file or directory", path.display());
+        eprintln!("1 problem(s)");
+        return ExitCode::from(1);
+    }
+    let (set, problems) = alto_config::load_path(path);
+    for problem in &problems {
+        println!("{problem}");
+    }
+    if problems.is_empty() {
+        eprintln!("ok: {} documents", set.document_count());
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{} problem(s)", problems.len());
+        ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        let mut argv = vec!["alto"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+    }
+
+    #[test]
+    fn command_line_is_verified_by_clap() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn dev_defaults_and_flags() {
+        let cmd = Cli::command();
+        let dev = cmd.find_subcommand("dev").expect("dev");
+        let default = |id: &str| {
+            dev.get_arguments()
+                .find(|a| a.get_id() == id)
+                .map(|a| {
+                    a.get_default_values()
+                        .iter()
+                        .map(|v| v.to_string_lossy().to_string())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_else(|| panic!("no --{id}"))
+        };
+        assert_eq!(default("data"), ["./.alto-data"]);
+        assert_eq!(default("listen"), ["127.0.0.1:9443"]);
+        assert!(
+            default("conf").is_empty(),
+            "conf falls back to ./conf only when it exists"
+        );
+        assert!(default("database_url").is_empty());
+
+        let cli = parse(&[
+            "dev",
+            "--data",
+            "/tmp/d",
+            "--conf",
+            "/tmp/c",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            "sqlite:///tmp/x.db",
+        ])
+        .expect("dev parses");
+        match cli.command {
+            Command::Dev(a) => {
+                assert_eq!(a.server.data, PathBuf::from("/tmp/d"));
+                assert_eq!(a.server.conf, Some(PathBuf::from("/tmp/c")));
+                assert_eq!(
+                    a.server.listen,
+                    "127.0.0.1:0".parse::<SocketAddr>().unwrap()
+                );
+                assert_eq!(a.database_url.as_deref(), Some("sqlite:///tmp/x.db"));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert_eq!(
+            parse(&["dev", "--listen", "not-an-address"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+    }
+
+    #[test]
+    fn serve_requires_a_database_url() {
+        // Only meaningful when the developer's shell does not export it.
+        if std::env::var_os("ALTO_DATABASE_URL").is_none() {
+            assert_eq!(parse(&["serve"]).unwrap_err().exit_code(), 2);
+        }
+        let cli = parse(&[
+            "serve",
+            "--database-url",
+            "postgres://u@h/db",
+            "--listen",
+            "0.0.0.0:9443",
+        ])
+        .expect("serve parses");
+        match cli.command {
+            Command::Serve(a) => {
+                assert_eq!(a.database_url, "postgres://u@h/db");
+                assert_eq!(a.server.listen.port(), 9443);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let help = Cli::command()
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("AMQP"), "{help}");
+    }
+
+    #[test]
+    fn validate_and_client_commands_share_the_command_line() {
+        assert!(
+            matches!(parse(&["validate", "conf"]).unwrap().command, Command::Validate { ref path } if path == Path::new("conf"))
+        );
+        assert_eq!(parse(&["validate"]).unwrap_err().exit_code(), 2);
+        for args in [
+            vec!["list-cartridges"],
+            vec!["describe-cartridge", "php"],
+            vec!["deploy-cartridge", "-p", "c.xml"],
+            vec!["undeploy-cartridge", "php"],
+            vec!["deploy-autoscaling-policy", "-p", "a.xml"],
+            vec!["deploy-deployment-policy", "-p", "d.json"],
+            vec!["list-autoscaling-policies"],
+            vec!["list-deployment-policies"],
+            vec![
+                "create-tenant",
+                "--domain",
+                "d",
+                "--admin",
+                "a",
+                "--admin-password",
+                "p",
+            ],
+            vec![
+                "subscribe-cartridge",
+                "php",
+                "shop",
+                "--autoscaling-policy",
+                "a",
+                "--deployment-policy",
+                "d",
+                "--wait",
+            ],
+            vec!["unsubscribe-cartridge", "shop", "--wait", "--timeout", "9"],
+            vec!["list-subscribed-cartridges"],
+            vec!["list-members", "shop", "--json"],
+            vec!["list-clusters", "--url", "http://h:1"],
+        ] {
+            let cli = parse(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(matches!(cli.command, Command::Client(_)), "{args:?}");
+        }
+        assert_eq!(parse(&[]).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn explicit_conf_must_exist() {
+        assert!(conf_dir(Some(PathBuf::from("/definitely/not/here"))).is_err());
+        let dir = std::env::temp_dir();
+        assert_eq!(conf_dir(Some(dir.clone())).unwrap(), Some(dir));
+    }
+}

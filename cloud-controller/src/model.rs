@@ -1,0 +1,85 @@
+//! Request and response bodies of the controller facade (JSON, camelCase, Stratos' names).
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /api/tenants` body, in Stratos' shape.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantRequest {
+    pub tenant_domain: String,
+    /// The tenant admin's user name; the login becomes `admin@tenantDomain`.
+    pub admin: String,
+    pub admin_password: String,
+    #[serde(default)]
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantInfo {
+    pub tenant_id: i64,
+    pub tenant_domain: String,
+    /// The login of the tenant admin (`USER@TENANTDOMAIN`).
+    pub admin: String,
+    pub email: String,
+    pub created_at: i64,
+}
+
+/// `POST /api/subscriptions` body, in Stratos 4.0's shape.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscribeRequest {
+    pub cartridge_type: String,
+    pub alias: String,
+    pub autoscale_policy: String,
+    pub deployment_policy: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionInfo {
+    pub alias: String,
+    pub cartridge_type: String,
+    pub autoscale_policy: String,
+    pub deployment_policy: String,
+    pub cluster_id: String,
+    pub host_name: String,
+    pub tenant_id: i64,
+    /// `Active` or `Unsubscribing`.
+    pub status: String,
+    pub min_members: u32,
+    pub members_total: usize,
+    pub members_active: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberInfo {
+    pub member_id: String,
+    /// Stratos 4.1 state name (`Created`, ..., `In_Maintenance`, `ReadyToShutDown`, `Terminated`).
+    pub state: String,
+    pub instance_id: Option<String>,
+    pub provider_type: String,
+    pub network_partition_id: String,
+    pub partition_id: String,
+    pub private_ips: Vec<String>,
+    pub public_ips: Vec<String>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterInfo {
+    pub cluster_id: String,
+    pub alias: String,
+    pub service_name: String,
+    pub host_name: String,
+    pub tenant_id: i64,
+    pub autoscale_policy: String,
+    pub deployment_policy: String,
+    /// `Created`, `Active`, `Terminating` or `Removed`.
+    pub status: String,
+    pub members: Vec<MemberInfo>,
+}

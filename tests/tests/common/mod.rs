@@ -1,0 +1,269 @@
+//! A harness that runs the real `alto` binary and talks to it over HTTP.
+
+#![allow(dead_code)]
+
+use reqwest::blocking::Client;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const ADMIN_PASSWORD: &str = "e2e-admin-pw";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `alto` binary: `ALTO_BIN`, else `target/debug/alto` next to this test executable.
+pub fn alto_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("ALTO_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("current test executable");
+    let debug_dir = exe.parent().and_then(Path::parent).expect("target/debug");
+    let bin = debug_dir.join("alto");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first with `cargo build -p cloud-controller --bin alto` (scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "alto-e2e-{tag}-{}-{}",
+        std::process::id(),
+        rand_u64()
+    ));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+fn rand_u64() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    RandomState::new().build_hasher().finish()
+}
+
+/// A running `alto dev` process.
+pub struct Alto {
+    child: Child,
+    pub url: String,
+    pub data: PathBuf,
+    database_url: Option<String>,
+}
+
+impl Alto {
+    /// Start `alto dev` on a free port with the repository's conf/ and `data` as data dir.
+    pub fn start(data: &Path, database_url: Option<&str>) -> Alto {
+        let mut cmd = Command::new(alto_bin());
+        cmd.arg("dev")
+            .arg("--data")
+            .arg(data)
+            .arg("--conf")
+            .arg(repo_root().join("conf"))
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .env("ALTO_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("ALTO_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(url) = database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        let mut child = cmd.spawn().expect("spawn alto dev");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("[alto] {line}");
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.trim().to_string());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("alto dev did not print 'listening on URL' within 60 s");
+            }
+        };
+        Alto {
+            child,
+            url,
+            data: data.to_path_buf(),
+            database_url: database_url.map(str::to_string),
+        }
+    }
+
+    /// Stop with SIGTERM (graceful) and wait.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!("alto did not exit within 20 s of SIGTERM");
+    }
+
+    pub fn restart(self) -> Alto {
+        let (data, db) = (self.data.clone(), self.database_url.clone());
+        self.stop();
+        Alto::start(&data, db.as_deref())
+    }
+
+    pub fn api(&self, user: &str, password: &str) -> Api {
+        Api {
+            base: self.url.clone(),
+            user: user.to_string(),
+            password: password.to_string(),
+            client: Client::new(),
+        }
+    }
+
+    pub fn admin(&self) -> Api {
+        self.api("admin", ADMIN_PASSWORD)
+    }
+
+    /// Run the CLI against this server.
+    pub fn cli(&self, user: &str, password: &str, args: &[&str]) -> std::process::Output {
+        Command::new(alto_bin())
+            .args(args)
+            .env("ALTO_URL", &self.url)
+            .env("ALTO_USER", user)
+            .env("ALTO_PASSWORD", password)
+            .output()
+            .expect("run alto CLI")
+    }
+}
+
+impl Drop for Alto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Api {
+    base: String,
+    user: String,
+    password: String,
+    client: Client,
+}
+
+impl Api {
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .basic_auth(&self.user, Some(&self.password))
+            .send()
+            .expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .basic_auth(&self.user, Some(&self.password))
+            .json(body)
+            .send()
+            .expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    pub fn post_xml(&self, path: &str, body: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .basic_auth(&self.user, Some(&self.password))
+            .header("Content-Type", "application/xml")
+            .body(body.to_string())
+            .send()
+            .expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .delete(format!("{}{path}", self.base))
+            .basic_auth(&self.user, Some(&self.password))
+            .send()
+            .expect("DELETE");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    /// Poll `GET path` until `done` holds, or panic after `timeout` showing the last body.
+    pub fn wait_for(
+        &self,
+        path: &str,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(u16, &Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, body) = self.get(path);
+            if done(status, &body) {
+                return body;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {timeout:?} waiting for {what}; last response {status}: {body:#}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+pub fn member_states(cluster: &Value) -> Vec<String> {
+    cluster["members"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .map(|m| m["state"].as_str().unwrap_or("?").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A fresh PostgreSQL database for one test, created through `psql`.
+pub fn fresh_postgres_database(tag: &str) -> String {
+    let base = std::env::var("ALTO_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let name = format!("alto_e2e_{tag}_{}", rand_u64() % 1_000_000_000);
+    let out = Command::new("psql")
+        .arg(&base)
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .expect("run psql (install postgresql-client; scripts/test.sh does)");
+    assert!(
+        out.status.success(),
+        "cannot create database {name} via {base}: {}\nIs PostgreSQL running? Start it with scripts/test.sh or `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match base.rsplit_once('/') {
+        Some((prefix, _)) => format!("{prefix}/{name}"),
+        None => panic!("ALTO_TEST_POSTGRES_URL {base} has no database part"),
+    }
+}

@@ -1,0 +1,190 @@
+//! deploy → subscribe → Active → restart → still there → unsubscribe → Terminated, driving the
+//! real `alto` binary over HTTP and its CLI, on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn fixture(name: &str) -> String {
+    repo_root()
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn cli_ok(alto: &Alto, user: &str, password: &str, args: &[&str]) -> String {
+    let out = alto.cli(user, password, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "alto {args:?} failed ({:?}):\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn full_lifecycle(database_url: Option<String>, tag: &str) {
+    let data = temp_dir(tag);
+    let alto = Alto::start(&data, database_url.as_deref());
+
+    // The admin deploys a cartridge and its policies with the CLI (Stratos command names).
+    cli_ok(
+        &alto,
+        "admin",
+        ADMIN_PASSWORD,
+        &["deploy-cartridge", "-p", &fixture("cartridge-e2e.xml")],
+    );
+    cli_ok(
+        &alto,
+        "admin",
+        ADMIN_PASSWORD,
+        &[
+            "deploy-autoscaling-policy",
+            "-p",
+            &fixture("autoscale-e2e.xml"),
+        ],
+    );
+    cli_ok(
+        &alto,
+        "admin",
+        ADMIN_PASSWORD,
+        &[
+            "deploy-deployment-policy",
+            "-p",
+            &fixture("deployment-e2e.xml"),
+        ],
+    );
+    let listed = cli_ok(
+        &alto,
+        "admin",
+        ADMIN_PASSWORD,
+        &["list-cartridges", "--json"],
+    );
+    assert!(listed.contains("e2ephp"), "{listed}");
+
+    // A tenant is created; its admin subscribes.
+    let (status, tenant) = alto.admin().post_json(
+        "/api/tenants",
+        &json!({"tenantDomain": "acme.example", "admin": "boss", "adminPassword": "acme-pass-1", "email": "boss@acme.example"}),
+    );
+    assert_eq!(status, 201, "{tenant}");
+    let tenant_login = "boss@acme.example";
+    let tenant_api = alto.api(tenant_login, "acme-pass-1");
+    let (status, sub) = tenant_api.post_json(
+        "/api/subscriptions",
+        &json!({"cartridgeType": "e2ephp", "alias": "shop", "autoscalePolicy": "e2e-autoscale", "deploymentPolicy": "e2e-deployment"}),
+    );
+    assert_eq!(status, 201, "{sub}");
+    let cluster_id = sub["clusterId"].as_str().expect("clusterId").to_string();
+    assert_eq!(cluster_id, "shop.e2ephp.domain");
+    assert_eq!(sub["hostName"], "shop.e2e.example.org");
+
+    // The minimum (one per partition) reaches Active on the mock cloud.
+    let path = format!("/api/clusters/{cluster_id}");
+    let cluster = tenant_api.wait_for(
+        &path,
+        Duration::from_secs(60),
+        "2 Active members",
+        |s, body| {
+            s == 200
+                && member_states(body)
+                    .iter()
+                    .filter(|st| *st == "Active")
+                    .count()
+                    == 2
+        },
+    );
+    let members = cluster["members"].as_array().expect("members").clone();
+    let mut partitions: Vec<&str> = members
+        .iter()
+        .filter_map(|m| m["partitionId"].as_str())
+        .collect();
+    partitions.sort();
+    assert_eq!(
+        partitions,
+        ["e2e-p1", "e2e-p2"],
+        "round-robin must spread the minimum"
+    );
+    for m in &members {
+        assert!(
+            m["privateIps"][0]
+                .as_str()
+                .is_some_and(|ip| ip.starts_with("10.")),
+            "{m}"
+        );
+        assert!(m["instanceId"].as_str().is_some(), "{m}");
+    }
+    let member_ids: Vec<Value> = members.iter().map(|m| m["memberId"].clone()).collect();
+
+    // The CLI shows the members of the subscription.
+    let listed = cli_ok(
+        &alto,
+        tenant_login,
+        "acme-pass-1",
+        &["list-members", "shop", "--json"],
+    );
+    for id in &member_ids {
+        assert!(listed.contains(id.as_str().unwrap_or("-")), "{listed}");
+    }
+
+    // Restart the process: every subscription and member is still there, still Active.
+    let alto = alto.restart();
+    let tenant_api = alto.api(tenant_login, "acme-pass-1");
+    let (status, subs) = tenant_api.get("/api/subscriptions");
+    assert_eq!(status, 200);
+    assert_eq!(subs.as_array().map(Vec::len), Some(1), "{subs}");
+    let (status, cluster) = tenant_api.get(&path);
+    assert_eq!(status, 200, "{cluster}");
+    let mut after: Vec<Value> = cluster["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["memberId"].clone())
+        .collect();
+    let mut before = member_ids.clone();
+    after.sort_by_key(|v| v.to_string());
+    before.sort_by_key(|v| v.to_string());
+    assert_eq!(after, before, "members changed across a restart");
+    assert_eq!(member_states(&cluster), ["Active", "Active"]);
+
+    // Unsubscribe: every member is gracefully terminated and the subscription goes away.
+    let (status, body) = tenant_api.delete("/api/subscriptions/shop");
+    assert_eq!(status, 202, "{body}");
+    let cluster = tenant_api.wait_for(
+        &path,
+        Duration::from_secs(60),
+        "all members Terminated",
+        |s, body| {
+            s == 200
+                && !member_states(body).is_empty()
+                && member_states(body).iter().all(|st| st == "Terminated")
+        },
+    );
+    assert_eq!(
+        member_states(&cluster).len(),
+        2,
+        "no member may be started while leaving: {cluster}"
+    );
+    tenant_api.wait_for(
+        "/api/subscriptions",
+        Duration::from_secs(30),
+        "subscription removed",
+        |s, body| s == 200 && body.as_array().is_some_and(Vec::is_empty),
+    );
+    alto.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn lifecycle_on_sqlite() {
+    full_lifecycle(None, "sqlite");
+}
+
+#[test]
+fn lifecycle_on_postgres() {
+    full_lifecycle(Some(fresh_postgres_database("lifecycle")), "pg");
+}
