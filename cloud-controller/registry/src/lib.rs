@@ -1,11 +1,16 @@
 //! The Altostratus registry: deployed definitions, tenants and users, subscriptions, clusters
 //! and members, persisted with diesel on SQLite (embedded, the default) or PostgreSQL.
 //!
-//! One schema and one query code path serve both backends: the schema uses only TEXT and
-//! BIGINT (ids are allocated here, not by SERIAL/AUTOINCREMENT), and every query is written once
-//! and expanded for each connection type by the `run!` macro. Calls are synchronous; the
-//! controller runs them on blocking threads. A single connection behind a mutex serialises
-//! writes, which keeps member state transitions trivially atomic.
+//! One schema and one query code path serve both backends: the migrations (`migrations/sqlite`
+//! and `migrations/postgres`, embedded and run on open) create column-for-column identical
+//! tables using only TEXT and BIGINT (ids are allocated here, not by SERIAL/AUTOINCREMENT), and
+//! every query is written once and expanded for each connection type by the `run!` and
+//! `write_tx!` macros. Connections come from an r2d2 pool; SQLite connections are set up with
+//! WAL, a 5 s busy timeout and foreign keys. Read-modify-write operations run in a transaction
+//! that holds the write lock from its start (`BEGIN IMMEDIATE` on SQLite, `LOCK TABLE` on
+//! PostgreSQL), and member state changes are compare-and-set, so concurrent callers on one
+//! registry, or several processes on one database, cannot interleave them. Calls are
+//! synchronous; the controller runs them on blocking threads.
 
 mod records;
 mod schema;
@@ -15,15 +20,28 @@ pub use records::*;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
+use diesel::r2d2::{
+    ConnectionManager, CustomizeConnection, Pool, PooledConnection, R2D2Connection,
+};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use messaging::MemberState;
 use schema::{clusters, definitions, members, subscriptions, tenants, users};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Applied to every SQLite connection: WAL keeps readers (a second `alto` validating, a backup)
+/// from blocking the writer; the busy timeout rides over short locks instead of failing.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                              PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+const SQLITE_POOL_SIZE: u32 = 4;
+const POSTGRES_POOL_SIZE: u32 = 8;
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Compare-and-set attempts for a member transition before giving up with `Conflict`.
+const TRANSITION_ATTEMPTS: usize = 8;
 
 /// Stratos' super tenant, home of the platform admin.
 pub const SUPER_TENANT_ID: i64 = -1234;
@@ -93,26 +111,89 @@ fn plain(operation: &'static str) -> impl Fn(DieselError) -> RegistryError {
     move |source| RegistryError::Query { operation, source }
 }
 
-enum Conn {
-    Sqlite(SqliteConnection),
-    Pg(PgConnection),
+/// Runs the SQLite pragmas on every connection the pool opens.
+#[derive(Debug)]
+struct SqliteSetup;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
+    fn on_acquire(&self, c: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        c.batch_execute(SQLITE_PRAGMAS)
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
 }
 
-/// Run the same diesel code on whichever connection the registry holds.
+#[derive(Clone)]
+enum Pools {
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Pg(Pool<ConnectionManager<PgConnection>>),
+}
+
+fn checkout<C: R2D2Connection + 'static>(
+    pool: &Pool<ConnectionManager<C>>,
+) -> Result<PooledConnection<ConnectionManager<C>>, RegistryError> {
+    pool.get().map_err(|e| RegistryError::Pool(e.to_string()))
+}
+
+/// Take the write lock on `tables` for the rest of the transaction. SQLite needs nothing here:
+/// its write transactions are `BEGIN IMMEDIATE` (see `write_tx!`).
+trait LockTables {
+    fn lock_tables(&mut self, tables: &str) -> Result<(), RegistryError>;
+}
+
+impl LockTables for SqliteConnection {
+    fn lock_tables(&mut self, _tables: &str) -> Result<(), RegistryError> {
+        Ok(())
+    }
+}
+
+impl LockTables for PgConnection {
+    fn lock_tables(&mut self, tables: &str) -> Result<(), RegistryError> {
+        // SHARE ROW EXCLUSIVE conflicts with itself and with writers, not with plain readers.
+        self.batch_execute(&format!("LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE"))
+            .map_err(plain("lock"))
+    }
+}
+
+/// Run the same diesel code on a pooled connection of whichever backend the registry uses.
 macro_rules! run {
     ($self:expr, $c:ident => $body:expr) => {{
-        let mut guard = $self.lock()?;
-        match &mut *guard {
-            Conn::Sqlite($c) => $body,
-            Conn::Pg($c) => $body,
+        match &$self.pools {
+            Pools::Sqlite(pool) => {
+                let mut pooled = checkout(pool)?;
+                let $c: &mut SqliteConnection = &mut pooled;
+                $body
+            }
+            Pools::Pg(pool) => {
+                let mut pooled = checkout(pool)?;
+                let $c: &mut PgConnection = &mut pooled;
+                $body
+            }
         }
     }};
 }
 
-/// The registry handle; cheap to clone.
+/// Like `run!`, inside a write transaction: `BEGIN IMMEDIATE` on SQLite (the write lock is held
+/// from the start, so read-then-write cannot deadlock or lose updates), a plain transaction on
+/// PostgreSQL (bodies call `lock_tables` where they allocate ids).
+macro_rules! write_tx {
+    ($self:expr, $c:ident => $body:expr) => {{
+        match &$self.pools {
+            Pools::Sqlite(pool) => {
+                let mut pooled = checkout(pool)?;
+                pooled.immediate_transaction::<_, RegistryError, _>(|$c| $body)
+            }
+            Pools::Pg(pool) => {
+                let mut pooled = checkout(pool)?;
+                pooled.transaction::<_, RegistryError, _>(|$c| $body)
+            }
+        }
+    }};
+}
+
+/// The registry handle; cheap to clone (clones share the pool).
 #[derive(Clone)]
 pub struct Registry {
-    conn: Arc<Mutex<Conn>>,
+    pools: Pools,
     backend: Backend,
 }
 
@@ -145,49 +226,54 @@ impl Registry {
             url: redact(url),
             message,
         };
-        let (mut conn, backend) = if url.starts_with("postgres://")
-            || url.starts_with("postgresql://")
-        {
-            let c = PgConnection::establish(url).map_err(|e| open_err(e.to_string()))?;
-            (Conn::Pg(c), Backend::Postgres)
-        } else {
-            let path = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-                .unwrap_or(url);
-            if let Some(parent) = std::path::Path::new(path)
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| open_err(format!("cannot create {}: {e}", parent.display())))?;
-            }
-            let mut c = SqliteConnection::establish(path).map_err(|e| open_err(e.to_string()))?;
-            // WAL keeps readers (a second `alto` validating, a backup) from blocking the writer;
-            // the busy timeout rides over short locks instead of failing.
-            c.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // One direct connection first: an unreachable server fails fast with libpq's own
+            // message instead of a pool checkout timeout.
+            let mut c = PgConnection::establish(url).map_err(|e| open_err(e.to_string()))?;
+            c.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(|e| RegistryError::Migration(e.to_string()))?;
+            let pool = Pool::builder()
+                .max_size(POSTGRES_POOL_SIZE)
+                .min_idle(Some(1))
+                .connection_timeout(CHECKOUT_TIMEOUT)
+                .build(ConnectionManager::<PgConnection>::new(url))
                 .map_err(|e| open_err(e.to_string()))?;
-            (Conn::Sqlite(c), Backend::Sqlite)
-        };
-        let migrated = match &mut conn {
-            Conn::Sqlite(c) => c.run_pending_migrations(MIGRATIONS).map(|_| ()),
-            Conn::Pg(c) => c.run_pending_migrations(MIGRATIONS).map(|_| ()),
-        };
-        migrated.map_err(|e| RegistryError::Migration(e.to_string()))?;
+            return Ok(Registry {
+                pools: Pools::Pg(pool),
+                backend: Backend::Postgres,
+            });
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if let Some(parent) = std::path::Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| open_err(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let mut c = SqliteConnection::establish(path).map_err(|e| open_err(e.to_string()))?;
+        c.batch_execute(SQLITE_PRAGMAS)
+            .map_err(|e| open_err(e.to_string()))?;
+        c.run_pending_migrations(SQLITE_MIGRATIONS)
+            .map_err(|e| RegistryError::Migration(e.to_string()))?;
+        let pool = Pool::builder()
+            .max_size(SQLITE_POOL_SIZE)
+            .min_idle(Some(1))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .connection_customizer(Box::new(SqliteSetup))
+            .build(ConnectionManager::<SqliteConnection>::new(path))
+            .map_err(|e| open_err(e.to_string()))?;
         Ok(Registry {
-            conn: Arc::new(Mutex::new(conn)),
-            backend,
+            pools: Pools::Sqlite(pool),
+            backend: Backend::Sqlite,
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    fn lock(&self) -> Result<MutexGuard<'_, Conn>, RegistryError> {
-        self.conn
-            .lock()
-            .map_err(|_| RegistryError::Pool("registry connection lock poisoned".into()))
     }
 
     // ------------------------------------------------------------------------------------
@@ -277,7 +363,8 @@ impl Registry {
         let now = now_ms();
         let domain = t.domain.clone();
         let conflict = || format!("tenant domain {domain} already exists");
-        run!(self, c => c.transaction::<Tenant, RegistryError, _>(|c| {
+        write_tx!(self, c => {
+            c.lock_tables("tenants, users")?;
             let max: Option<i64> = tenants::table.select(diesel::dsl::max(tenants::id)).first(c).map_err(plain("create_tenant"))?;
             let id = max.unwrap_or(0).max(0) + 1;
             let row = TenantRow { id, domain: t.domain.clone(), email: t.email.clone(), created_at: now };
@@ -291,7 +378,7 @@ impl Registry {
             let login = user.login.clone();
             diesel::insert_into(users::table).values(&user).execute(c).map_err(query("create_tenant", || format!("user {login} already exists")))?;
             Ok(row.into_record())
-        }))
+        })
     }
 
     pub fn get_tenant(&self, id: i64) -> Result<Option<Tenant>, RegistryError> {
@@ -325,7 +412,8 @@ impl Registry {
         let now = now_ms();
         let properties = to_json(&cl.properties)?;
         let (tenant, alias, cluster_id) = (s.tenant_id, s.alias.clone(), cl.cluster_id.clone());
-        run!(self, c => c.transaction::<(Subscription, Cluster), RegistryError, _>(|c| {
+        write_tx!(self, c => {
+            c.lock_tables("subscriptions, clusters")?;
             let taken: i64 = subscriptions::table
                 .filter(subscriptions::tenant_id.eq(tenant))
                 .filter(subscriptions::alias.eq(&alias))
@@ -376,7 +464,7 @@ impl Registry {
             diesel::insert_into(subscriptions::table).values(&sub_row).execute(c)
                 .map_err(query("create_subscription", || format!("subscription alias {alias} already exists for tenant {tenant}")))?;
             Ok((sub_row.into_record()?, cluster_row.into_record()?))
-        }))
+        })
     }
 
     pub fn get_subscription(
@@ -544,30 +632,60 @@ impl Registry {
         to: MemberState,
     ) -> Result<Transition, RegistryError> {
         let now = now_ms();
-        run!(self, c => c.transaction::<Transition, RegistryError, _>(|c| {
-            let row: Option<MemberRow> = members::table.find(member_id).select(MemberRow::as_select()).first(c).optional().map_err(plain("transition_member"))?;
-            let member = row.ok_or_else(|| RegistryError::NotFound(format!("member {member_id}")))?.into_record()?;
-            let from = member.state;
-            match from.advance(to) {
-                Ok(None) => Ok(Transition::Unchanged(member)),
-                Err(source) => Err(RegistryError::IllegalTransition { member_id: member_id.to_string(), source }),
-                Ok(Some(next)) => {
-                    let target = members::table.find(member_id);
-                    let set_state = (members::state.eq(next.as_str()), members::updated_at.eq(now));
-                    let updated = match next {
-                        MemberState::Initialized => diesel::update(target).set((set_state, members::initialized_at.eq(now))).execute(c),
-                        MemberState::Starting => diesel::update(target).set((set_state, members::started_at.eq(now))).execute(c),
-                        MemberState::Active => diesel::update(target).set((set_state, members::activated_at.eq(now))).execute(c),
-                        MemberState::ReadyToShutDown => diesel::update(target).set((set_state, members::terminate_requested_at.eq(now))).execute(c),
-                        MemberState::Terminated => diesel::update(target).set((set_state, members::terminated_at.eq(now))).execute(c),
-                        MemberState::Created | MemberState::InMaintenance => diesel::update(target).set(set_state).execute(c),
-                    };
-                    updated.map_err(plain("transition_member"))?;
-                    let row: MemberRow = members::table.find(member_id).select(MemberRow::as_select()).first(c).map_err(plain("transition_member"))?;
-                    Ok(Transition::Moved { from, member: row.into_record()? })
+        write_tx!(self, c => {
+            // Compare-and-set: the update only applies while the row is still in `from`. On
+            // PostgreSQL a concurrent transition makes it match nothing; re-read and decide again.
+            for _ in 0..TRANSITION_ATTEMPTS {
+                let row: Option<MemberRow> = members::table
+                    .find(member_id)
+                    .select(MemberRow::as_select())
+                    .first(c)
+                    .optional()
+                    .map_err(plain("transition_member"))?;
+                let member = row
+                    .ok_or_else(|| RegistryError::NotFound(format!("member {member_id}")))?
+                    .into_record()?;
+                let from = member.state;
+                let next = match from.advance(to) {
+                    Ok(None) => return Ok(Transition::Unchanged(member)),
+                    Ok(Some(next)) => next,
+                    Err(source) => {
+                        return Err(RegistryError::IllegalTransition {
+                            member_id: member_id.to_string(),
+                            source,
+                        })
+                    }
+                };
+                let target = members::table
+                    .find(member_id)
+                    .filter(members::state.eq(from.as_str()));
+                let set_state = (members::state.eq(next.as_str()), members::updated_at.eq(now));
+                let updated = match next {
+                    MemberState::Initialized => diesel::update(target).set((set_state, members::initialized_at.eq(now))).execute(c),
+                    MemberState::Starting => diesel::update(target).set((set_state, members::started_at.eq(now))).execute(c),
+                    MemberState::Active => diesel::update(target).set((set_state, members::activated_at.eq(now))).execute(c),
+                    MemberState::ReadyToShutDown => diesel::update(target).set((set_state, members::terminate_requested_at.eq(now))).execute(c),
+                    MemberState::Terminated => diesel::update(target).set((set_state, members::terminated_at.eq(now))).execute(c),
+                    MemberState::Created | MemberState::InMaintenance => diesel::update(target).set(set_state).execute(c),
                 }
+                .map_err(plain("transition_member"))?;
+                if updated == 0 {
+                    continue;
+                }
+                let row: MemberRow = members::table
+                    .find(member_id)
+                    .select(MemberRow::as_select())
+                    .first(c)
+                    .map_err(plain("transition_member"))?;
+                return Ok(Transition::Moved {
+                    from,
+                    member: row.into_record()?,
+                });
             }
-        }))
+            Err(RegistryError::Conflict(format!(
+                "member {member_id} kept changing concurrently; transition to {to} not applied"
+            )))
+        })
     }
 
     pub fn set_member_instance(

@@ -86,29 +86,39 @@ fn postgres() -> Fixture {
     }
 }
 
+/// Each scenario runs on both backends as `sqlite_<name>` and `postgres_<name>`.
 macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite_backend {
-            $( #[test] fn $name() { let mut f = super::sqlite(); super::$name(&mut f); } )+
-        }
-        mod postgres_backend {
-            $( #[test] fn $name() { let mut f = super::postgres(); super::$name(&mut f); } )+
-        }
+    ($($scenario:ident => $sqlite:ident, $postgres:ident;)+) => {
+        $(
+            #[test]
+            fn $sqlite() {
+                let mut f = sqlite();
+                $scenario(&mut f);
+            }
+            #[test]
+            fn $postgres() {
+                let mut f = postgres();
+                $scenario(&mut f);
+            }
+        )+
     };
 }
 
-on_both_backends!(
-    migrations_are_idempotent,
-    definitions_upsert_list_delete,
-    tenants_and_users,
-    subscription_and_cluster_are_atomic,
-    resubscribe_after_removal,
-    tenant_scoping,
-    member_lifecycle_and_timestamps,
-    illegal_transitions_change_nothing,
-    data_survives_reopen,
-    secrets_never_print,
-);
+on_both_backends! {
+    migrations_are_idempotent => sqlite_migrations_are_idempotent, postgres_migrations_are_idempotent;
+    definitions_upsert_list_delete => sqlite_definitions_upsert_list_delete, postgres_definitions_upsert_list_delete;
+    tenants_and_users => sqlite_tenants_and_users, postgres_tenants_and_users;
+    subscription_and_cluster_are_atomic => sqlite_subscription_and_cluster_are_atomic, postgres_subscription_and_cluster_are_atomic;
+    resubscribe_after_removal => sqlite_resubscribe_after_removal, postgres_resubscribe_after_removal;
+    tenant_scoping => sqlite_tenant_scoping, postgres_tenant_scoping;
+    member_lifecycle_and_timestamps => sqlite_member_lifecycle_and_timestamps, postgres_member_lifecycle_and_timestamps;
+    duplicate_transition_is_unchanged => sqlite_duplicate_transition_is_unchanged, postgres_duplicate_transition_is_unchanged;
+    illegal_transitions_change_nothing => sqlite_illegal_transitions_change_nothing, postgres_illegal_transitions_change_nothing;
+    live_members => sqlite_live_members, postgres_live_members;
+    concurrent_writers => sqlite_concurrent_writers, postgres_concurrent_writers;
+    data_survives_reopen => sqlite_data_survives_reopen, postgres_data_survives_reopen;
+    secrets_never_print => sqlite_secrets_never_print, postgres_secrets_never_print;
+}
 
 fn new_sub(tenant: i64, alias: &str) -> (NewSubscription, NewCluster) {
     let cluster_id = format!("{alias}.php.domain");
@@ -439,4 +449,180 @@ fn secrets_never_print(f: &mut Fixture) {
         .err()
         .expect("port 1 refuses");
     assert!(!err.to_string().contains("topsecret"), "{err}");
+}
+
+fn duplicate_transition_is_unchanged(f: &mut Fixture) {
+    let r = f.registry();
+    r.insert_member(new_member("m1", "c1")).unwrap();
+    assert!(matches!(
+        r.transition_member("m1", Created).unwrap(),
+        Transition::Unchanged(_)
+    ));
+    for to in [Initialized, Starting, Active] {
+        assert!(matches!(
+            r.transition_member("m1", to).unwrap(),
+            Transition::Moved { .. }
+        ));
+    }
+    let before = r.get_member("m1").unwrap().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    match r.transition_member("m1", Active).unwrap() {
+        Transition::Unchanged(m) => assert_eq!(m, before),
+        other => panic!("expected Unchanged, got {other:?}"),
+    }
+    assert_eq!(
+        r.get_member("m1").unwrap().unwrap(),
+        before,
+        "row untouched"
+    );
+    match r.transition_member("m1", ReadyToShutDown).unwrap() {
+        Transition::Moved { from, member } => {
+            assert_eq!(from, Active);
+            assert_eq!(member.state, ReadyToShutDown);
+            assert_eq!(member.activated_at, before.activated_at);
+            assert!(member.terminate_requested_at.is_some());
+        }
+        other => panic!("expected Moved, got {other:?}"),
+    }
+}
+
+fn live_members(f: &mut Fixture) {
+    let r = f.registry();
+    assert!(r.list_live_members().unwrap().is_empty());
+    for (id, cluster) in [("a", "c1"), ("b", "c2"), ("c", "c1"), ("d", "c2")] {
+        r.insert_member(new_member(id, cluster)).unwrap();
+        // Distinct created_at values keep the expected order independent of the clock.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    r.transition_member("b", Terminated).unwrap();
+    r.transition_member("c", Initialized).unwrap();
+    r.transition_member("c", ReadyToShutDown).unwrap();
+    let live: Vec<(String, MemberState)> = r
+        .list_live_members()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.member_id, m.state))
+        .collect();
+    assert_eq!(
+        live,
+        [
+            ("a".to_string(), Created),
+            ("c".to_string(), ReadyToShutDown),
+            ("d".to_string(), Created)
+        ]
+    );
+    let c2: Vec<String> = r
+        .list_members("c2", true)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.member_id)
+        .collect();
+    assert_eq!(c2, ["b", "d"]);
+}
+
+/// Clones share the pool: parallel tenant creation allocates distinct consecutive ids, and
+/// racing transitions of one member move it exactly once.
+fn concurrent_writers(f: &mut Fixture) {
+    let r = f.registry().clone();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let r = r.clone();
+            std::thread::spawn(move || {
+                for i in 0..5 {
+                    r.create_tenant(NewTenant {
+                        domain: format!("t{t}-{i}.org"),
+                        email: "e@x".into(),
+                        admin_username: "boss".into(),
+                        admin_password_hash: "h".into(),
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let ids: Vec<i64> = r
+        .list_tenants()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, (1..=20).collect::<Vec<i64>>());
+
+    r.insert_member(new_member("m1", "c1")).unwrap();
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let r = r.clone();
+            std::thread::spawn(move || r.transition_member("m1", Initialized).unwrap())
+        })
+        .collect();
+    let moved = racers
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|t| matches!(t, Transition::Moved { .. }))
+        .count();
+    assert_eq!(moved, 1);
+    assert_eq!(r.get_member("m1").unwrap().unwrap().state, Initialized);
+}
+
+#[test]
+fn sqlite_url_forms_and_pragmas() {
+    let dir = std::env::temp_dir().join(format!("alto-registry-{}", rand::random::<u64>()));
+    for url in [
+        format!("sqlite://{}", dir.join("a/nested/one.db").display()),
+        format!("sqlite:{}", dir.join("two.db").display()),
+        dir.join("three.db").display().to_string(),
+    ] {
+        let r = Registry::open(&url).unwrap();
+        assert_eq!(r.backend(), Backend::Sqlite);
+        r.put_definition(DefinitionKind::Partition, "p1", "{}")
+            .unwrap();
+        drop(r);
+        assert_eq!(
+            Registry::open(&url)
+                .unwrap()
+                .list_definitions(DefinitionKind::Partition)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+    assert!(dir.join("a/nested/one.db").exists());
+    let r = Registry::open(&dir.join("two.db").display().to_string()).unwrap();
+    let Pools::Sqlite(pool) = &r.pools else {
+        panic!("sqlite pool expected")
+    };
+    #[derive(QueryableByName)]
+    struct Pragma {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let mut c = pool.get().unwrap();
+    let pragma = |c: &mut SqliteConnection, name: &str| -> String {
+        diesel::sql_query(format!(
+            "SELECT CAST((SELECT * FROM pragma_{name}) AS TEXT) AS value"
+        ))
+        .get_result::<Pragma>(c)
+        .unwrap()
+        .value
+    };
+    assert_eq!(pragma(&mut c, "journal_mode"), "wal");
+    assert_eq!(pragma(&mut c, "busy_timeout"), "5000");
+    assert_eq!(pragma(&mut c, "foreign_keys"), "1");
+    drop(c);
+    drop(r);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn open_errors_are_reported() {
+    let file = std::env::temp_dir().join(format!("alto-registry-{}", rand::random::<u64>()));
+    std::fs::write(&file, b"not a directory").unwrap();
+    let err = Registry::open(&file.join("sub/registry.db").display().to_string())
+        .err()
+        .expect("parent is a file");
+    assert!(matches!(err, RegistryError::Open { .. }), "{err:?}");
+    let _ = std::fs::remove_file(file);
 }

@@ -1,4 +1,5 @@
--- One schema for SQLite and PostgreSQL: only TEXT and BIGINT, ids allocated by the registry.
+-- PostgreSQL schema. Kept column-for-column identical to migrations/sqlite (TEXT and BIGINT only,
+-- ids allocated by the registry) so one diesel schema and one query path serve both backends.
 CREATE TABLE definitions (
     kind TEXT NOT NULL,
     id TEXT NOT NULL,
