@@ -3,10 +3,12 @@
 //! This crate knows nothing about HTTP, SQL or any cloud: it is shared by the controller, the
 //! IaaS drivers (the mock cloud publishes agent events) and the cartridge agent.
 
+pub mod amqp;
 pub mod bus;
 pub mod events;
 pub mod topology;
 
+pub use amqp::{AmqpBus, AmqpConfig};
 pub use bus::{
     Acknowledger, Bus, BusError, Delivery, InProcessBus, QueueKind, Subscription, SubscriptionSpec,
     TopicPattern,
