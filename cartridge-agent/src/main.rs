@@ -1,74 +1,106 @@
-//! The Altostratus cartridge agent.
-//!
-//! Today a skeleton: it reads and checks its payload (`launch-params`) so images can be built
-//! against its interface. The lifecycle over AMQP (InstanceStarted/Activated, health stats,
-//! cleanup) is the next milestone; until then the mock cloud stands in for the agent, as
-//! Stratos 4.1's mock IaaS did. It never depends on the `cloud-controller` crate.
+//! `cartridge-agent`: see the library docs and docs/PROTOCOL.md.
 
-use anyhow::{bail, Context};
+use cartridge_agent::agent::Agent;
+use cartridge_agent::config::{AgentConfig, Overrides};
 use clap::Parser;
 use std::path::PathBuf;
-
-/// Payload keys an agent cannot work without.
-const REQUIRED_KEYS: &[&str] = &[
-    "SERVICE_NAME",
-    "CLUSTER_ID",
-    "MEMBER_ID",
-    "NETWORK_PARTITION_ID",
-    "PARTITION_ID",
-    "PORTS",
-];
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "cartridge-agent",
     version,
-    about = "Altostratus cartridge agent (skeleton: payload check only; the AMQP lifecycle comes next)"
+    about = "Altostratus cartridge agent"
 )]
 struct Args {
     /// The payload file (`KEY=VALUE,...`), as written from the instance user data.
     #[arg(long, default_value = "payload/launch-params")]
     payload: PathBuf,
+    /// Agent settings (`key = value` lines); default: `agent.conf` beside the payload
+    /// directory, when it exists.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Broker URL (`amqp://user:password@host:5672/%2f`).
+    #[arg(long, env = "ALTO_AMQP_URL", hide_env_values = true)]
+    amqp_url: Option<String>,
+    /// Topic exchange (default amq.topic).
+    #[arg(long)]
+    exchange: Option<String>,
+    /// Directory of extension hooks (default: `extensions` beside the payload directory).
+    #[arg(long)]
+    extensions: Option<PathBuf>,
+    /// Seconds between health stats (default 15).
+    #[arg(long)]
+    health_interval: Option<f64>,
+    /// Seconds to wait for the PORTS to open (default 600).
+    #[arg(long)]
+    port_check_timeout: Option<f64>,
     /// Only check the payload and print its keys (secrets masked), then exit.
     #[arg(long)]
     check: bool,
 }
 
-fn main() -> anyhow::Result<()> {
+fn seconds(flag: &str, v: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    match v {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => anyhow::bail!("--{flag} {s}: expected a positive number of seconds"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,lapin=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let args = Args::parse();
-    let text = std::fs::read_to_string(&args.payload)
-        .with_context(|| format!("cannot read payload file {}", args.payload.display()))?;
-    let pairs: Vec<(String, String)> = text
-        .trim()
-        .split(',')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (k.trim().to_string(), v.to_string()),
-            None => (p.trim().to_string(), String::new()),
-        })
-        .collect();
-    for key in REQUIRED_KEYS {
-        let value = pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str());
-        if value.is_none_or(|v| v.is_empty() || v == "null") {
-            bail!(
-                "payload {} lacks required key {key}",
-                args.payload.display()
-            );
+    let conf = args.config.clone().or_else(|| {
+        let beside = args.payload.parent()?.parent()?.join("agent.conf");
+        beside.is_file().then_some(beside)
+    });
+    let overrides = Overrides {
+        // --check needs no broker.
+        amqp_url: args
+            .amqp_url
+            .clone()
+            .or_else(|| args.check.then(|| "amqp://unused/".to_string())),
+        exchange: args.exchange.clone(),
+        extensions_dir: args.extensions.clone(),
+        health_interval: seconds("health-interval", args.health_interval)?,
+        port_check_timeout: seconds("port-check-timeout", args.port_check_timeout)?,
+    };
+    let config = AgentConfig::load(&args.payload, conf.as_deref(), overrides)?;
+    if args.check {
+        for (k, v) in config.payload.iter() {
+            let shown = if cartridge_agent::config::is_secret(k) {
+                "***"
+            } else {
+                v
+            };
+            println!("{k}={shown}");
         }
+        return Ok(());
     }
-    for (k, v) in &pairs {
-        let shown = if k == "CARTRIDGE_KEY" || k.ends_with("PASSWORD") || k == "TOKEN" {
-            "***"
-        } else {
-            v.as_str()
-        };
-        println!("{k}={shown}");
-    }
-    if !args.check {
-        eprintln!("cartridge-agent: lifecycle over AMQP is not implemented yet; payload is valid");
-    }
+    tracing::info!(member = %config.member.member_id, "cartridge agent starting");
+    let shutdown = async {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot watch SIGTERM");
+                    std::future::pending::<()>().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+        }
+    };
+    Agent::new(config).run(shutdown).await;
     Ok(())
 }

@@ -436,6 +436,12 @@ async fn consume(
     tx: mpsc::Sender<Delivery>,
 ) -> Result<(), lapin::Error> {
     let mut arguments = FieldTable::default();
+    if let Some(idle) = spec.expires_after {
+        arguments.insert(
+            "x-expires".into(),
+            AMQPValue::LongLongInt(i64::try_from(idle.as_millis()).unwrap_or(i64::MAX)),
+        );
+    }
     let (options, lossy, prefetch) = match spec.kind {
         QueueKind::Durable => {
             arguments.insert(

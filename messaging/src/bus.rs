@@ -74,6 +74,9 @@ pub struct SubscriptionSpec {
     pub queue: String,
     pub patterns: Vec<TopicPattern>,
     pub kind: QueueKind,
+    /// Delete a durable queue after it has had no consumer for this long (per-member queues
+    /// of agents that are gone). `None`: kept until deleted by an operator.
+    pub expires_after: Option<std::time::Duration>,
 }
 
 impl SubscriptionSpec {
@@ -85,7 +88,14 @@ impl SubscriptionSpec {
                 .map(|p| TopicPattern::new(p))
                 .collect::<Result<_, _>>()?,
             kind,
+            expires_after: None,
         })
+    }
+
+    /// See [`SubscriptionSpec::expires_after`].
+    pub fn expiring_after(mut self, idle: std::time::Duration) -> Self {
+        self.expires_after = Some(idle);
+        self
     }
 }
 
