@@ -49,6 +49,52 @@ ensure_postgres() {
     log "PostgreSQL ready at $ALTO_TEST_POSTGRES_URL"
 }
 
+AMQP_URL_DEFAULT="amqp://guest:guest@127.0.0.1:5672/%2f"
+# RabbitMQ's MQTT plugin listens here (1883 is often taken by Mosquitto).
+MQTT_PORT=1884
+RABBIT_CONF=/etc/rabbitmq/rabbitmq.conf
+
+rabbit_ok() { rabbitmqctl -q await_startup >/dev/null 2>&1 && rabbitmqctl -q status >/dev/null 2>&1; }
+
+start_rabbit() {
+    log "starting RabbitMQ"
+    as_root rabbitmq-server -detached >/dev/null 2>&1 || true
+    for _ in $(seq 1 60); do
+        rabbitmqctl -q await_startup >/dev/null 2>&1 && return 0
+        sleep 1
+    done
+    log "RabbitMQ did not start"; return 1
+}
+
+ensure_rabbitmq() {
+    if ! command -v rabbitmq-server >/dev/null 2>&1; then
+        apt_install rabbitmq-server
+    fi
+    # The MQTT plugin, on loopback port $MQTT_PORT (a config change needs a broker restart,
+    # done once).
+    local restart=0
+    if ! grep -q "^mqtt.listeners.tcp" "$RABBIT_CONF" 2>/dev/null; then
+        log "configuring the MQTT plugin on 127.0.0.1:$MQTT_PORT in $RABBIT_CONF"
+        printf 'mqtt.listeners.tcp.1 = 127.0.0.1:%s\nmqtt.allow_anonymous = true\n' "$MQTT_PORT" \
+            | as_root tee -a "$RABBIT_CONF" >/dev/null
+        restart=1
+    fi
+    if ! grep -q rabbitmq_mqtt /etc/rabbitmq/enabled_plugins 2>/dev/null; then
+        as_root rabbitmq-plugins enable --offline rabbitmq_mqtt >/dev/null
+        restart=1
+    fi
+    if [ "$restart" = 1 ] && rabbit_ok; then
+        log "restarting RabbitMQ for the MQTT plugin"
+        as_root rabbitmqctl -q stop >/dev/null 2>&1 || true
+        sleep 1
+    fi
+    rabbit_ok || start_rabbit
+    export ALTO_TEST_AMQP_URL="${ALTO_TEST_AMQP_URL:-$AMQP_URL_DEFAULT}"
+    export ALTO_TEST_MQTT_PORT="$MQTT_PORT"
+    log "RabbitMQ ready at 127.0.0.1:5672 (MQTT on $MQTT_PORT)"
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     ensure_postgres
+    ensure_rabbitmq
 fi

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit tests of every crate, the registry suite on
 # SQLite and PostgreSQL, and the end-to-end tests that drive the real `alto` binary.
-# Installs and starts what it needs (PostgreSQL) when absent.
+# Installs and starts what it needs (PostgreSQL, RabbitMQ with its MQTT plugin) when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
 ensure_postgres
+ensure_rabbitmq
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

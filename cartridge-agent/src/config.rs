@@ -141,6 +141,8 @@ pub struct AgentConfig {
     pub ports: Vec<u16>,
     pub amqp_url: String,
     pub exchange: String,
+    /// Prefix of queue names on the broker (see the controller's `--amqp-queue-prefix`).
+    pub queue_prefix: String,
     pub extensions_dir: PathBuf,
     /// Interval between health stats (Stratos: `stats.notifier.interval`, 15 s).
     pub health_interval: Duration,
@@ -258,6 +260,10 @@ impl AgentConfig {
                 .exchange
                 .or_else(|| conf.get("amqp.exchange").map(str::to_string))
                 .unwrap_or_else(|| "amq.topic".to_string()),
+            queue_prefix: conf
+                .get("amqp.queue.prefix")
+                .unwrap_or_default()
+                .to_string(),
             health_interval: match overrides.health_interval {
                 Some(d) => d,
                 None => setting("health.interval.secs")?.unwrap_or(Duration::from_secs(15)),

@@ -25,8 +25,10 @@ use iaas::{
 };
 use messaging::events::{
     ClusterCreatedEvent, ClusterInfo as TopologyCluster, ClusterRemovedEvent,
-    InstanceCleanupMemberEvent, MemberActivatedEvent, MemberAddresses, MemberCreatedEvent,
-    MemberInitializedEvent, MemberRef, MemberStatusEvent, MemberTerminatedEvent, Port,
+    CompleteTopologyEvent, InstanceCleanupMemberEvent, MemberActivatedEvent, MemberAddresses,
+    MemberCreatedEvent, MemberInitializedEvent, MemberRef, MemberStatusEvent,
+    MemberTerminatedEvent, Port, Topology, TopologyCluster as TopologyClusterEntry, TopologyMember,
+    TopologyService,
 };
 use messaging::{Bus, Event, MemberState, QueueKind, SubscriptionSpec};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -45,11 +47,18 @@ pub struct ControllerOptions {
     /// Configuration directory (cloud-controller.xml, cartridges, policies, mock-iaas.xml).
     pub conf_dir: Option<PathBuf>,
     pub bus: Arc<dyn Bus>,
+    /// The broker the bus talks to, when it is AMQP: handed to agents the `local` cloud starts.
+    pub agent_amqp: Option<iaas::AgentAmqp>,
     pub admin_password: String,
     /// Period of the reconcile pass (it also runs whenever a request wakes it).
     pub reconcile_interval: Duration,
     /// How long a member may take to answer a cleanup request before it is terminated anyway.
     pub termination_timeout: Duration,
+    /// A member that has reported before and then stays silent (no health stat, no status
+    /// event) this long is faulty: terminated and replaced.
+    pub fault_timeout: Duration,
+    /// Period of the CompleteTopologyEvent (also sent at start and on request).
+    pub topology_interval: Duration,
 }
 
 impl ControllerOptions {
@@ -64,9 +73,12 @@ impl ControllerOptions {
             data_dir,
             conf_dir: None,
             bus,
+            agent_amqp: None,
             admin_password,
             reconcile_interval: Duration::from_secs(2),
             termination_timeout: Duration::from_secs(60),
+            fault_timeout: Duration::from_secs(60),
+            topology_interval: Duration::from_secs(60),
         }
     }
 }
@@ -92,6 +104,13 @@ pub struct Controller {
     unavailable_clouds: BTreeMap<String, String>,
     reconcile_interval: Duration,
     termination_timeout: Duration,
+    fault_timeout: Duration,
+    topology_interval: Duration,
+    /// When each member was last heard from (health stat or status event). Members are
+    /// entered on first sight, so a controller restart gives every member a full timeout.
+    last_heard: Mutex<HashMap<String, Instant>>,
+    /// False while the bus is down; when it comes back every member's silence restarts.
+    bus_was_up: std::sync::atomic::AtomicBool,
     wake: Notify,
     /// Members whose start call is in flight (their registry row is still `Created`).
     starting: Mutex<HashSet<String>>,
@@ -168,6 +187,7 @@ impl Controller {
             bus: opts.bus.clone(),
             health_patterns: convert::health_patterns(config.mock_iaas.as_ref()),
             state_dir: Some(opts.data_dir.clone()),
+            agent_amqp: opts.agent_amqp.clone(),
         };
         let drivers = DriverRegistry::with_builtin();
         let mut clouds: BTreeMap<String, Arc<dyn Iaas>> = BTreeMap::new();
@@ -208,6 +228,32 @@ impl Controller {
             .await
             .map_err(internal)?;
 
+        // Health stats: bounded and lossy, the oldest dropped under overload.
+        let health_queue = opts
+            .bus
+            .subscribe(
+                SubscriptionSpec::new(
+                    "cloud-controller.health",
+                    &["health.#"],
+                    QueueKind::Lossy { capacity: 10_000 },
+                )
+                .map_err(internal)?,
+            )
+            .await
+            .map_err(internal)?;
+        let topology_requests = opts
+            .bus
+            .subscribe(
+                SubscriptionSpec::new(
+                    "cloud-controller.topology-requests",
+                    &["initializer.*"],
+                    QueueKind::Lossy { capacity: 64 },
+                )
+                .map_err(internal)?,
+            )
+            .await
+            .map_err(internal)?;
+
         let controller = Arc::new(Controller {
             registry,
             bus: opts.bus,
@@ -216,6 +262,10 @@ impl Controller {
             unavailable_clouds,
             reconcile_interval: opts.reconcile_interval,
             termination_timeout: opts.termination_timeout,
+            fault_timeout: opts.fault_timeout,
+            topology_interval: opts.topology_interval,
+            last_heard: Mutex::new(HashMap::new()),
+            bus_was_up: std::sync::atomic::AtomicBool::new(true),
             wake: Notify::new(),
             starting: Mutex::new(HashSet::new()),
             cleanup_sent: Mutex::new(HashMap::new()),
@@ -223,11 +273,15 @@ impl Controller {
             tasks: Mutex::new(Vec::new()),
         });
 
-        let events = tokio::spawn(Self::event_loop(Arc::downgrade(&controller), status_queue));
-        let reconcile = tokio::spawn(Self::reconcile_loop(Arc::downgrade(&controller)));
-        if let Ok(mut tasks) = controller.tasks.lock() {
-            tasks.push(events);
-            tasks.push(reconcile);
+        let weak = Arc::downgrade(&controller);
+        let tasks = [
+            tokio::spawn(Self::event_loop(weak.clone(), status_queue)),
+            tokio::spawn(Self::health_loop(weak.clone(), health_queue)),
+            tokio::spawn(Self::topology_loop(weak.clone(), topology_requests)),
+            tokio::spawn(Self::reconcile_loop(weak)),
+        ];
+        if let Ok(mut running) = controller.tasks.lock() {
+            running.extend(tasks);
         }
         controller.wake.notify_one();
         Ok(controller)
@@ -718,16 +772,7 @@ impl Controller {
                 other => other,
             })?;
         self.publish(&Event::ClusterCreatedEvent(ClusterCreatedEvent {
-            cluster: TopologyCluster {
-                service_name: cluster.service_name.clone(),
-                cluster_id: cluster.cluster_id.clone(),
-                autoscale_policy_name: cluster.autoscale_policy.clone(),
-                deployment_policy_name: cluster.deployment_policy.clone(),
-                host_names: vec![cluster.host_name.clone()],
-                tenant_range: cluster.tenant_id.to_string(),
-                is_lb_cluster: false,
-                properties: BTreeMap::new(),
-            },
+            cluster: topology_cluster(&cluster),
         }))
         .await;
         self.wake.notify_one();
@@ -892,6 +937,7 @@ impl Controller {
             Event::InstanceReadyToShutdownEvent(e) => (MemberState::ReadyToShutDown, &e.member),
             _ => return Ok(()),
         };
+        self.heard_from(&member_ref.member_id);
         let member_id = member_ref.member_id.clone();
         let outcome = self
             .db(move |r| r.transition_member(&member_id, target))
@@ -990,6 +1036,152 @@ impl Controller {
             .unwrap_or_default()
     }
 
+    fn heard_from(&self, member_id: &str) {
+        if let Ok(mut heard) = self.last_heard.lock() {
+            heard.insert(member_id.to_string(), Instant::now());
+        }
+    }
+
+    /// Consume health stats. Today they are the members' heartbeat; the autoscaler's windows
+    /// feed on the same queue.
+    async fn health_loop(this: std::sync::Weak<Controller>, mut queue: messaging::Subscription) {
+        while let Some(delivery) = queue.next().await {
+            let Some(controller) = this.upgrade() else {
+                return;
+            };
+            if let Event::MemberHealthStatsEvent(stats) = &delivery.event {
+                controller.heard_from(&stats.member.member_id);
+            }
+            let _ = delivery.ack().await;
+        }
+    }
+
+    /// CompleteTopologyEvent at start, every topology interval and on request.
+    async fn topology_loop(
+        this: std::sync::Weak<Controller>,
+        mut requests: messaging::Subscription,
+    ) {
+        let interval = match this.upgrade() {
+            Some(c) => c.topology_interval,
+            None => return,
+        };
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                request = requests.next() => match request {
+                    Some(d) => {
+                        let _ = d.ack().await;
+                    }
+                    None => return,
+                },
+            }
+            let Some(controller) = this.upgrade() else {
+                return;
+            };
+            match controller.complete_topology().await {
+                Ok(topology) => {
+                    controller
+                        .publish(&Event::CompleteTopologyEvent(topology))
+                        .await
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot build the complete topology"),
+            }
+        }
+    }
+
+    async fn complete_topology(&self) -> Result<CompleteTopologyEvent> {
+        let rows = self
+            .db(|r| {
+                let mut rows = Vec::new();
+                for cluster in r.list_clusters(None, false)? {
+                    let members = r.list_members(&cluster.cluster_id, false)?;
+                    rows.push((cluster, members));
+                }
+                Ok(rows)
+            })
+            .await?;
+        let mut service_map: BTreeMap<String, TopologyService> = BTreeMap::new();
+        for (cluster, members) in rows {
+            let service = service_map
+                .entry(cluster.service_name.clone())
+                .or_insert_with(|| TopologyService {
+                    service_name: cluster.service_name.clone(),
+                    service_type: "SingleTenant".into(),
+                    port_map: self.port_map(&cluster.service_name),
+                    cluster_id_cluster_map: BTreeMap::new(),
+                });
+            let member_map = members
+                .iter()
+                .map(|m| {
+                    (
+                        m.member_id.clone(),
+                        TopologyMember {
+                            member: member_ref(m),
+                            status: m.state,
+                            instance_id: m.instance_id.clone(),
+                            addresses: MemberAddresses::new(
+                                m.private_ips.clone(),
+                                m.public_ips.clone(),
+                            ),
+                            init_time: m.created_at,
+                        },
+                    )
+                })
+                .collect();
+            service.cluster_id_cluster_map.insert(
+                cluster.cluster_id.clone(),
+                TopologyClusterEntry {
+                    cluster: topology_cluster(&cluster),
+                    member_map,
+                },
+            );
+        }
+        Ok(CompleteTopologyEvent {
+            topology: Topology {
+                service_map,
+                initialized: true,
+            },
+        })
+    }
+
+    /// Is the bus up? On the way back up, every member's silence starts again: nothing could
+    /// be heard while it was down.
+    async fn bus_is_up(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let up = self.bus.is_connected().await;
+        let was_up = self.bus_was_up.swap(up, Ordering::SeqCst);
+        if up && !was_up {
+            tracing::info!("bus back: restarting member fault timers");
+            if let Ok(mut heard) = self.last_heard.lock() {
+                heard.clear();
+            }
+        }
+        up
+    }
+
+    /// Members that reported once and then went silent past the fault timeout. Members never
+    /// heard from in this process get a full timeout from now.
+    fn silent_members<'a>(&self, members: &'a [Member]) -> Vec<&'a Member> {
+        let Ok(mut heard) = self.last_heard.lock() else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        members
+            .iter()
+            .filter(|m| {
+                matches!(
+                    m.state,
+                    MemberState::Starting | MemberState::Active | MemberState::InMaintenance
+                )
+            })
+            .filter(|m| {
+                let last = *heard.entry(m.member_id.clone()).or_insert(now);
+                now.duration_since(last) >= self.fault_timeout
+            })
+            .collect()
+    }
+
     async fn reconcile_loop(this: std::sync::Weak<Controller>) {
         loop {
             let Some(controller) = this.upgrade() else {
@@ -1035,7 +1227,29 @@ impl Controller {
             }
         };
         let id = cluster.cluster_id.clone();
-        let members = self.db(move |r| r.list_members(&id, false)).await?;
+        let mut members = self.db(move |r| r.list_members(&id, false)).await?;
+        let faulty: Vec<Member> = if self.bus_is_up().await {
+            self.silent_members(&members).into_iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        if !faulty.is_empty() {
+            for member in &faulty {
+                // Its agent is gone: nobody will clean up, so terminate at once; the minimum
+                // rule below replaces it.
+                let reason = format!(
+                    "faulty: nothing heard for {}s",
+                    self.fault_timeout.as_secs()
+                );
+                tracing::warn!(member = %member.member_id, %reason, "member faulty");
+                self.terminate_member(member, &reason).await;
+                if let Ok(mut heard) = self.last_heard.lock() {
+                    heard.remove(&member.member_id);
+                }
+            }
+            let id = cluster.cluster_id.clone();
+            members = self.db(move |r| r.list_members(&id, false)).await?;
+        }
         let view = ClusterView {
             cluster_id: cluster.cluster_id.clone(),
             members: members
@@ -1436,6 +1650,20 @@ impl Controller {
     }
 }
 
+/// A cluster as topology events carry it.
+fn topology_cluster(cluster: &Cluster) -> TopologyCluster {
+    TopologyCluster {
+        service_name: cluster.service_name.clone(),
+        cluster_id: cluster.cluster_id.clone(),
+        autoscale_policy_name: cluster.autoscale_policy.clone(),
+        deployment_policy_name: cluster.deployment_policy.clone(),
+        host_names: vec![cluster.host_name.clone()],
+        tenant_range: cluster.tenant_id.to_string(),
+        is_lb_cluster: false,
+        properties: BTreeMap::new(),
+    }
+}
+
 fn status_name(status: &SubscriptionStatus) -> String {
     format!("{status:?}")
 }
@@ -1462,6 +1690,7 @@ fn member_info(m: Member) -> MemberInfo {
         private_ips: m.private_ips,
         public_ips: m.public_ips,
         last_error: m.last_error,
+        termination_reason: m.termination_reason,
         created_at: m.created_at,
         updated_at: m.updated_at,
     }

@@ -28,7 +28,8 @@ struct Cli {
 enum Command {
     /// Run everything in one process (SQLite, in-process bus, mock cloud).
     ///
-    /// SQLite in DATA/registry.db (unless --database-url), the in-process message bus, the clouds
+    /// SQLite in DATA/registry.db (unless --database-url), the in-process message bus (unless
+    /// --amqp-url; the `local` cloud's real agents need it), the clouds
     /// of CONF/cloud-controller.xml (the mock cloud in the shipped conf/), CONF's cartridges and
     /// policies deployed, the REST API on --listen. The admin password is ALTO_ADMIN_PASSWORD;
     /// when unset, one is generated and printed once at startup.
@@ -36,8 +37,8 @@ enum Command {
     /// Run the controller for production (PostgreSQL registry).
     ///
     /// The registry at --database-url (PostgreSQL), the admin password from ALTO_ADMIN_PASSWORD
-    /// (required). The message bus is still in-process in this version (the AMQP bus comes
-    /// next), so run a single replica with its agents in the same process.
+    /// (required), the message bus on RabbitMQ at --amqp-url (without it, in-process: only the
+    /// mock cloud's simulated agents can reach it).
     Serve(ServeArgs),
     /// Check configuration documents (a file or a directory).
     ///
@@ -73,6 +74,58 @@ struct ServerArgs {
         value_name = "ADDR"
     )]
     listen: SocketAddr,
+    /// RabbitMQ broker (`amqp://USER:PASSWORD@HOST:5672/%2f`): the message bus for real
+    /// agents. Without it the bus is in-process (mock cloud only).
+    #[arg(
+        long,
+        env = "ALTO_AMQP_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    amqp_url: Option<String>,
+    /// Topic exchange of the AMQP bus.
+    #[arg(
+        long,
+        env = "ALTO_AMQP_EXCHANGE",
+        default_value = "amq.topic",
+        value_name = "NAME"
+    )]
+    amqp_exchange: String,
+    /// Prefix of every queue name (and of the dead-letter exchange) on the broker, so that
+    /// several installations can share one broker.
+    #[arg(
+        long,
+        env = "ALTO_AMQP_QUEUE_PREFIX",
+        default_value = "",
+        value_name = "PREFIX"
+    )]
+    amqp_queue_prefix: String,
+    /// Seconds of silence (no health stat, no status event) after which a member that had
+    /// reported is faulty, terminated and replaced.
+    #[arg(
+        long,
+        env = "ALTO_FAULT_TIMEOUT",
+        default_value_t = 60.0,
+        value_name = "SECS"
+    )]
+    fault_timeout: f64,
+    /// Seconds a member has to answer a cleanup request (ReadyToShutdown) before it is
+    /// terminated anyway.
+    #[arg(
+        long,
+        env = "ALTO_TERMINATION_TIMEOUT",
+        default_value_t = 60.0,
+        value_name = "SECS"
+    )]
+    termination_timeout: f64,
+}
+
+fn seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {
+    if value.is_finite() && value > 0.0 && value < 1e9 {
+        Ok(std::time::Duration::from_secs_f64(value))
+    } else {
+        bail!("--{flag} {value}: expected a positive number of seconds")
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -183,13 +236,35 @@ async fn run_server(
     generated: bool,
 ) -> anyhow::Result<()> {
     let conf = conf_dir(args.conf)?;
-    let mut opts = ControllerOptions::new(
-        database_url,
-        args.data,
-        Arc::new(messaging::InProcessBus::new()),
-        admin_password.clone(),
-    );
+    let bus: Arc<dyn messaging::Bus> = match &args.amqp_url {
+        Some(url) => {
+            let mut config = messaging::AmqpConfig::new(url);
+            config.exchange = args.amqp_exchange.clone();
+            config.queue_prefix = args.amqp_queue_prefix.clone();
+            config.connection_name = "alto cloud controller".into();
+            let bus = messaging::AmqpBus::start(config);
+            // Wait a little for the broker so that the first topology events are not lost to
+            // a connection race, but serve the API without it: it may come later.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            while !bus.is_connected().await && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            if !bus.is_connected().await {
+                tracing::warn!(broker = %messaging::amqp::redact_url(url), "broker not reachable yet; serving anyway and retrying");
+            }
+            Arc::new(bus)
+        }
+        None => Arc::new(messaging::InProcessBus::new()),
+    };
+    let mut opts = ControllerOptions::new(database_url, args.data, bus, admin_password.clone());
     opts.conf_dir = conf;
+    opts.agent_amqp = args.amqp_url.as_ref().map(|url| iaas::AgentAmqp {
+        url: iaas::Secret::new(url.clone()),
+        exchange: args.amqp_exchange.clone(),
+        queue_prefix: args.amqp_queue_prefix.clone(),
+    });
+    opts.fault_timeout = seconds("fault-timeout", args.fault_timeout)?;
+    opts.termination_timeout = seconds("termination-timeout", args.termination_timeout)?;
     let controller = match Controller::start(opts).await {
         Ok(controller) => controller,
         Err(ControllerError::Invalid(lines)) => {

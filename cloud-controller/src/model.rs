@@ -65,6 +65,8 @@ pub struct MemberInfo {
     pub private_ips: Vec<String>,
     pub public_ips: Vec<String>,
     pub last_error: Option<String>,
+    /// Why the member was (or is being) terminated: `unsubscribed`, `faulty: ...`, ...
+    pub termination_reason: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -7,12 +7,13 @@
 //! provider-neutral [`Instance`] values or an [`IaasError`] whose [`ErrorClass`] drives backoff.
 
 pub mod error;
+pub mod local;
 pub mod mock;
 pub mod registry;
 pub mod types;
 
 pub use error::{ErrorClass, IaasError};
-pub use registry::{DriverContext, DriverFactory, DriverRegistry};
+pub use registry::{AgentAmqp, DriverContext, DriverFactory, DriverRegistry};
 pub use types::{
     Capabilities, Iaas, Instance, InstanceFilter, InstanceSpec, InstanceState, Properties,
     ProviderSpec, Secret, MANAGED_BY_VALUE, TAG_CLUSTER_ID, TAG_MANAGED_BY, TAG_MEMBER_ID,

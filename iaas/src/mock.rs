@@ -147,7 +147,7 @@ fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-fn parse_prop<T: std::str::FromStr>(
+pub(crate) fn parse_prop<T: std::str::FromStr>(
     provider_type: &str,
     properties: &Properties,
     name: &str,
@@ -374,7 +374,8 @@ impl Iaas for MockIaas {
             }
         });
 
-        // Health statistics from the patterns, for every running instance with an agent.
+        // Health statistics from the patterns (a heartbeat without metrics when the cartridge has
+        // none), for every running instance with an agent.
         let state = self.state.clone();
         let bus = self.bus.clone();
         let patterns = self.patterns.clone();
@@ -396,9 +397,8 @@ impl Iaas for MockIaas {
                 for member in members {
                     let (load, memory, rif) =
                         patterns.sample(&member.service_name, started.elapsed());
-                    if load.is_none() && memory.is_none() && rif.is_none() {
-                        continue;
-                    }
+                    // Without a pattern the stat carries no metric: it is still the heartbeat
+                    // that tells the controller the (simulated) agent is alive.
                     let event = Event::MemberHealthStatsEvent(MemberHealthStatsEvent {
                         member,
                         timestamp: now_ms(),
@@ -565,6 +565,7 @@ mod tests {
             bus,
             health_patterns: HealthPatterns::default(),
             state_dir: dir,
+            agent_amqp: None,
         }
     }
 

@@ -18,6 +18,17 @@ pub struct DriverContext {
     /// Where a driver may keep local state (the mock keeps its simulated instances there so
     /// they outlive a controller restart, as a real cloud's would).
     pub state_dir: Option<PathBuf>,
+    /// The broker agents started by a driver should use (the `local` cloud hands it to its
+    /// agent processes). `None` with the in-process bus: no real agent can reach it.
+    pub agent_amqp: Option<AgentAmqp>,
+}
+
+/// Where real agents find the AMQP bus.
+#[derive(Debug, Clone)]
+pub struct AgentAmqp {
+    pub url: crate::types::Secret,
+    pub exchange: String,
+    pub queue_prefix: String,
 }
 
 /// Builds a driver for one provider entry.
@@ -64,6 +75,7 @@ impl DriverRegistry {
             factories: BTreeMap::new(),
         };
         registry.register("mock", MockIaas::factory);
+        registry.register("local", crate::local::LocalIaas::factory);
         registry
     }
 
@@ -154,6 +166,7 @@ mod tests {
             bus: Arc::new(InProcessBus::new()),
             health_patterns: HealthPatterns::default(),
             state_dir: None,
+            agent_amqp: None,
         };
         let err = match registry.build(&spec("vcloud", None), &ctx) {
             Err(e) => e,

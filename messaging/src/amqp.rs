@@ -50,6 +50,10 @@ pub struct AmqpConfig {
     pub exchange: String,
     /// Fanout exchange (and queue of the same name) receiving rejected and undecodable messages.
     pub dead_letter_exchange: String,
+    /// Prepended to every queue name and to the dead-letter exchange, so that several
+    /// installations (or test runs) can share one broker without stealing each other's
+    /// messages.
+    pub queue_prefix: String,
     /// Shown in the broker's management UI.
     pub connection_name: String,
     /// Unacknowledged deliveries a durable consumer may hold.
@@ -64,16 +68,23 @@ impl std::fmt::Debug for AmqpConfig {
             .field("url", &redact_url(&self.url))
             .field("exchange", &self.exchange)
             .field("dead_letter_exchange", &self.dead_letter_exchange)
+            .field("queue_prefix", &self.queue_prefix)
             .finish()
     }
 }
 
 impl AmqpConfig {
+    /// The dead-letter exchange and queue name, with the prefix.
+    pub fn dead_letter_name(&self) -> String {
+        format!("{}{}", self.queue_prefix, self.dead_letter_exchange)
+    }
+
     pub fn new(url: &str) -> Self {
         AmqpConfig {
             url: url.to_string(),
             exchange: "amq.topic".to_string(),
             dead_letter_exchange: "alto.dead-letter".to_string(),
+            queue_prefix: String::new(),
             connection_name: "altostratus".to_string(),
             prefetch: 256,
             reconnect_min: Duration::from_millis(200),
@@ -241,6 +252,10 @@ impl Bus for AmqpBus {
         }
     }
 
+    async fn is_connected(&self) -> bool {
+        AmqpBus::is_connected(self).await
+    }
+
     async fn subscribe(&self, spec: SubscriptionSpec) -> Result<Subscription, BusError> {
         let depth = match spec.kind {
             QueueKind::Durable => usize::from(self.inner.config.prefetch).max(1),
@@ -339,7 +354,8 @@ async fn connect_once(inner: &Inner, generation: u64) -> Result<(), lapin::Error
     let plain = connection.create_channel().await?;
     // The dead-letter exchange and its queue: where rejected and undecodable messages wait
     // for an operator.
-    let dlx = inner.config.dead_letter_exchange.as_str();
+    let dlx_name = inner.config.dead_letter_name();
+    let dlx = dlx_name.as_str();
     confirmed
         .exchange_declare(
             dlx.into(),
@@ -446,7 +462,7 @@ async fn consume(
         QueueKind::Durable => {
             arguments.insert(
                 "x-dead-letter-exchange".into(),
-                AMQPValue::LongString(LongString::from(inner.config.dead_letter_exchange.clone())),
+                AMQPValue::LongString(LongString::from(inner.config.dead_letter_name())),
             );
             (
                 QueueDeclareOptions {
@@ -483,13 +499,14 @@ async fn consume(
     channel
         .basic_qos(prefetch, BasicQosOptions::default())
         .await?;
+    let queue = format!("{}{}", inner.config.queue_prefix, spec.queue);
     channel
-        .queue_declare(spec.queue.as_str().into(), options, arguments)
+        .queue_declare(queue.as_str().into(), options, arguments)
         .await?;
     for pattern in &spec.patterns {
         channel
             .queue_bind(
-                spec.queue.as_str().into(),
+                queue.as_str().into(),
                 inner.config.exchange.as_str().into(),
                 pattern.as_str().into(),
                 QueueBindOptions::default(),
@@ -499,7 +516,7 @@ async fn consume(
     }
     let consumer = channel
         .basic_consume(
-            spec.queue.as_str().into(),
+            queue.as_str().into(),
             ShortString::from(""),
             BasicConsumeOptions::default(),
             FieldTable::default(),
@@ -507,15 +524,9 @@ async fn consume(
         .await?;
     let dead_letter = DeadLetter {
         channel: channel.clone(),
-        exchange: inner.config.dead_letter_exchange.clone(),
+        exchange: inner.config.dead_letter_name(),
     };
-    tokio::spawn(forward(
-        consumer,
-        tx,
-        spec.queue.clone(),
-        lossy,
-        dead_letter,
-    ));
+    tokio::spawn(forward(consumer, tx, queue, lossy, dead_letter));
     Ok(())
 }
 

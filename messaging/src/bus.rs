@@ -169,6 +169,11 @@ pub trait Bus: Send + Sync + 'static {
     /// after the publisher confirm).
     async fn publish(&self, event: &Event) -> Result<(), BusError>;
     async fn subscribe(&self, spec: SubscriptionSpec) -> Result<Subscription, BusError>;
+    /// Whether messages flow right now. While they do not, silence proves nothing about a
+    /// member (the controller suspends fault detection).
+    async fn is_connected(&self) -> bool {
+        true
+    }
 }
 
 struct Subscriber {

@@ -139,6 +139,64 @@ pub struct ClusterRemovedEvent {
     pub is_lb_cluster: bool,
 }
 
+/// One member in a [`CompleteTopologyEvent`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopologyMember {
+    #[serde(flatten)]
+    pub member: MemberRef,
+    pub status: MemberState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    #[serde(flatten)]
+    pub addresses: MemberAddresses,
+    /// Milliseconds since the Unix epoch.
+    pub init_time: i64,
+}
+
+/// One cluster in a [`CompleteTopologyEvent`]: the ClusterCreatedEvent shape plus its members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopologyCluster {
+    #[serde(flatten)]
+    pub cluster: ClusterInfo,
+    /// Members by member id (Stratos' `memberMap`).
+    #[serde(default)]
+    pub member_map: BTreeMap<String, TopologyMember>,
+}
+
+/// One service (cartridge type) in a [`CompleteTopologyEvent`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopologyService {
+    pub service_name: String,
+    /// `SingleTenant` or `MultiTenant`.
+    pub service_type: String,
+    /// Keyed by proxy port, as in MemberActivatedEvent.
+    #[serde(default)]
+    pub port_map: BTreeMap<String, Port>,
+    /// Clusters by cluster id (Stratos' `clusterIdClusterMap`).
+    #[serde(default)]
+    pub cluster_id_cluster_map: BTreeMap<String, TopologyCluster>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Topology {
+    /// Services by service name (Stratos' `serviceMap`).
+    #[serde(default)]
+    pub service_map: BTreeMap<String, TopologyService>,
+    pub initialized: bool,
+}
+
+/// The whole topology, published by the controller at start, periodically and on request, so
+/// that a late subscriber (a load balancer, a restarted agent) can catch up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteTopologyEvent {
+    pub topology: Topology,
+}
+
 /// Instance status events published by agents (and by the mock cloud standing in for them).
 /// Stratos' Python agent also sends `instanceId`/`applicationId`; unknown fields are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,6 +313,7 @@ events! {
     MemberTerminatedEvent(MemberTerminatedEvent) => "topology",
     ClusterCreatedEvent(ClusterCreatedEvent) => "topology",
     ClusterRemovedEvent(ClusterRemovedEvent) => "topology",
+    CompleteTopologyEvent(CompleteTopologyEvent) => "topology",
     InstanceStartedEvent(InstanceStatusEvent) => "instance.status",
     InstanceActivatedEvent(InstanceStatusEvent) => "instance.status",
     InstanceMaintenanceModeEvent(InstanceStatusEvent) => "instance.status",

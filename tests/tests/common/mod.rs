@@ -54,17 +54,40 @@ pub struct Alto {
     pub url: String,
     pub data: PathBuf,
     database_url: Option<String>,
+    options: StartOptions,
+}
+
+/// What differs from the defaults of [`Alto::start`].
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Configuration directory (default: the repository's conf/).
+    pub conf: Option<PathBuf>,
+    /// Extra arguments of `alto dev`.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
 }
 
 impl Alto {
     /// Start `alto dev` on a free port with the repository's conf/ and `data` as data dir.
     pub fn start(data: &Path, database_url: Option<&str>) -> Alto {
+        Alto::start_with(data, database_url, StartOptions::default())
+    }
+
+    pub fn start_with(data: &Path, database_url: Option<&str>, options: StartOptions) -> Alto {
         let mut cmd = Command::new(alto_bin());
         cmd.arg("dev")
             .arg("--data")
             .arg(data)
             .arg("--conf")
-            .arg(repo_root().join("conf"))
+            .arg(
+                options
+                    .conf
+                    .clone()
+                    .unwrap_or_else(|| repo_root().join("conf")),
+            )
+            .args(&options.args)
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
             .arg("--listen")
             .arg("127.0.0.1:0")
             .env("ALTO_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -97,6 +120,7 @@ impl Alto {
             url,
             data: data.to_path_buf(),
             database_url: database_url.map(str::to_string),
+            options,
         }
     }
 
@@ -117,9 +141,13 @@ impl Alto {
     }
 
     pub fn restart(self) -> Alto {
-        let (data, db) = (self.data.clone(), self.database_url.clone());
+        let (data, db, options) = (
+            self.data.clone(),
+            self.database_url.clone(),
+            self.options.clone(),
+        );
         self.stop();
-        Alto::start(&data, db.as_deref())
+        Alto::start_with(&data, db.as_deref(), options)
     }
 
     pub fn api(&self, user: &str, password: &str) -> Api {
@@ -229,6 +257,17 @@ impl Api {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// The broker the tests use (`scripts/test.sh` starts it).
+pub fn amqp_url() -> String {
+    std::env::var("ALTO_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_string())
+}
+
+/// A queue prefix of its own for one test, so tests sharing the broker never share queues.
+pub fn queue_prefix(tag: &str) -> String {
+    format!("e2e-{tag}-{}.", rand_u64() % 1_000_000_000)
 }
 
 pub fn member_states(cluster: &Value) -> Vec<String> {
