@@ -10,6 +10,7 @@
 pub mod decision;
 pub mod partition;
 pub mod policy;
+pub mod window;
 
 pub use decision::{minimum_members, Action, ClusterView, Decision, MemberView};
 pub use partition::{partition_for_scale_down, partition_for_scale_up};
@@ -17,3 +18,4 @@ pub use policy::{
     AutoscalePolicy, DeploymentPolicy, LoadThresholds, NetworkPartition, PartitionAlgorithm,
     PartitionPolicy,
 };
+pub use window::{aggregate, HealthWindow, MemberWindows, Metric, WindowValues};

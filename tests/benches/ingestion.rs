@@ -1,0 +1,277 @@
+//! Health-stat ingestion through RabbitMQ, compared in one run with a bare lapin
+//! publisher/consumer pair moving the same bytes over the same broker; and the in-process cost
+//! of applying one stat to the autoscaler's windows.
+//!
+//! `cargo bench -p e2e --bench ingestion` (needs RabbitMQ; `scripts/services.sh` starts it).
+//! `ALTO_BENCH_MESSAGES` (default 100000) and `ALTO_BENCH_ROUNDS` (default 3) size the run.
+
+use autoscaler::MemberWindows;
+use futures_lite::StreamExt;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
+use messaging::events::{MemberHealthStatsEvent, MemberRef};
+use messaging::{AmqpBus, AmqpConfig, Bus, Event, QueueKind, SubscriptionSpec};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const MEMBERS: usize = 1000;
+
+fn url() -> String {
+    std::env::var("ALTO_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_string())
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn stat(i: usize) -> Event {
+    let member = i % MEMBERS;
+    Event::MemberHealthStatsEvent(MemberHealthStatsEvent {
+        member: MemberRef {
+            service_name: "php".into(),
+            cluster_id: format!("bench{}.php.domain", member / 10),
+            cluster_instance_id: None,
+            network_partition_id: "np1".into(),
+            partition_id: "p1".into(),
+            member_id: format!("bench{}.php.domain-{member:08}", member / 10),
+        },
+        timestamp: 1_795_000_000_000 + i as i64 * 10,
+        load_average: Some(40.0 + (i % 17) as f64),
+        memory_consumption: Some(55.5 + (i % 7) as f64),
+        requests_in_flight: Some((i % 23) as f64),
+    })
+}
+
+/// Consumer-side end-to-end rate of a bare lapin pair: publish `bodies` to a fresh queue and
+/// consume them with automatic acknowledgement (no ack frames at all: the cheapest consumer
+/// the broker can serve, so the strictest baseline).
+async fn bare_pair(bodies: &[Vec<u8>]) -> f64 {
+    let conn = Connection::connect(&url(), ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ is required (scripts/services.sh starts it)");
+    let consumer_conn = Connection::connect(&url(), ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let tag = format!("bench-bare-{}", std::process::id());
+    let publisher = conn.create_channel().await.expect("channel");
+    let channel = consumer_conn.create_channel().await.expect("channel");
+    channel
+        .exchange_declare(
+            tag.as_str().into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("exchange");
+    channel
+        .basic_qos(256, BasicQosOptions::default())
+        .await
+        .expect("qos");
+    channel
+        .queue_declare(
+            tag.as_str().into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue");
+    channel
+        .queue_bind(
+            tag.as_str().into(),
+            tag.as_str().into(),
+            "health.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+    let mut consumer = channel
+        .basic_consume(
+            tag.as_str().into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    let n = bodies.len();
+    let start = Instant::now();
+    let consuming = tokio::spawn(async move {
+        let mut got = 0;
+        while got < n {
+            match tokio::time::timeout(Duration::from_secs(30), consumer.next()).await {
+                Ok(Some(Ok(_))) => got += 1,
+                _ => break,
+            }
+        }
+        (got, start.elapsed())
+    });
+    for body in bodies {
+        publisher
+            .basic_publish(
+                tag.as_str().into(),
+                "health.stats.MemberHealthStatsEvent".into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default().with_content_type("application/json".into()),
+            )
+            .await
+            .expect("publish");
+    }
+    let (got, elapsed) = consuming.await.expect("consumer");
+    assert_eq!(got, n, "the bare consumer lost messages");
+    let _ = conn.close(200, "bye".into()).await;
+    let _ = consumer_conn.close(200, "bye".into()).await;
+    n as f64 / elapsed.as_secs_f64()
+}
+
+/// The product path: AmqpBus publisher, AmqpBus lossy subscription, every stat decoded and
+/// applied to its member's windows.
+async fn through_the_bus(events: &[Event]) -> f64 {
+    let mut config = AmqpConfig::new(&url());
+    config.exchange = format!("bench-bus-{}", std::process::id());
+    config.queue_prefix = format!("bench-{}.", std::process::id());
+    let consumer_bus = AmqpBus::connect(config.clone(), Duration::from_secs(10))
+        .await
+        .expect("RabbitMQ is required");
+    let publisher_bus = AmqpBus::connect(config, Duration::from_secs(10))
+        .await
+        .expect("connect");
+    let n = events.len();
+    let mut sub = consumer_bus
+        .subscribe(
+            SubscriptionSpec::new(
+                "health",
+                &["health.#"],
+                QueueKind::Lossy { capacity: n * 2 },
+            )
+            .expect("spec"),
+        )
+        .await
+        .expect("subscribe");
+    let start = Instant::now();
+    let consuming = tokio::spawn(async move {
+        let mut windows: HashMap<String, MemberWindows> = HashMap::with_capacity(MEMBERS);
+        let mut got = 0;
+        while got < n {
+            match tokio::time::timeout(Duration::from_secs(30), sub.next()).await {
+                Ok(Some(d)) => {
+                    if let Event::MemberHealthStatsEvent(s) = &d.event {
+                        let w = windows
+                            .entry(s.member.member_id.clone())
+                            .or_insert_with(|| MemberWindows::new(60.0));
+                        w.apply(
+                            s.timestamp as f64 / 1000.0,
+                            s.load_average,
+                            s.memory_consumption,
+                            s.requests_in_flight,
+                        );
+                    }
+                    got += 1;
+                }
+                _ => break,
+            }
+        }
+        (got, start.elapsed(), windows.len())
+    });
+    for e in events {
+        publisher_bus.publish(e).await.expect("publish");
+    }
+    let (got, elapsed, members) = consuming.await.expect("consumer");
+    assert_eq!(got, n, "the bus lost messages under a large enough cap");
+    assert_eq!(members, MEMBERS.min(n));
+    publisher_bus.close().await;
+    consumer_bus.close().await;
+    n as f64 / elapsed.as_secs_f64()
+}
+
+/// Stats applied per second to in-memory windows (one core, no I/O, no decoding).
+fn apply_rate(n: usize) -> f64 {
+    let samples: Vec<(usize, f64, f64, f64, f64)> = (0..n)
+        .map(|i| {
+            (
+                i % MEMBERS,
+                i as f64 * 0.01,
+                40.0 + (i % 17) as f64,
+                55.0 + (i % 7) as f64,
+                (i % 23) as f64,
+            )
+        })
+        .collect();
+    let mut windows: Vec<MemberWindows> = (0..MEMBERS).map(|_| MemberWindows::new(60.0)).collect();
+    let start = Instant::now();
+    for &(m, t, l, mem, r) in &samples {
+        windows[m].apply(t, Some(l), Some(mem), Some(r));
+    }
+    let elapsed = start.elapsed();
+    // Keep the work observable so it is not optimised away.
+    let check: f64 = windows
+        .iter()
+        .filter_map(|w| w.load_average.values())
+        .map(|v| v.average)
+        .sum();
+    assert!(check.is_finite());
+    n as f64 / elapsed.as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let n = env_usize("ALTO_BENCH_MESSAGES", 100_000);
+    let rounds = env_usize("ALTO_BENCH_ROUNDS", 3).max(1);
+    let events: Vec<Event> = (0..n).map(stat).collect();
+    let bodies: Vec<Vec<u8>> = events.iter().map(Event::to_json).collect();
+    let size = bodies.iter().map(Vec::len).sum::<usize>() / n.max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (mut bare, mut bus) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate the order so neither side always runs on a warmer broker.
+        if round % 2 == 0 {
+            bare.push(rt.block_on(bare_pair(&bodies)));
+            bus.push(rt.block_on(through_the_bus(&events)));
+        } else {
+            bus.push(rt.block_on(through_the_bus(&events)));
+            bare.push(rt.block_on(bare_pair(&bodies)));
+        }
+        println!(
+            "round {}: bare {:.0}/s, bus+windows {:.0}/s",
+            round + 1,
+            bare[round],
+            bus[round]
+        );
+    }
+    let (bare, bus) = (median(bare), median(bus));
+    let apply = median((0..5).map(|_| apply_rate(2_000_000)).collect());
+    println!(
+        "messages per round: {n}, body {size} bytes, {MEMBERS} members, {rounds} rounds (medians)"
+    );
+    println!("bare lapin pair:            {bare:>12.0} msg/s");
+    println!("AmqpBus + windows:          {bus:>12.0} stats/s");
+    println!("ratio:                      {:>12.2}", bus / bare);
+    println!("windows apply (one core):   {apply:>12.0} stats/s");
+}
