@@ -6,6 +6,7 @@
 //! driver a fully resolved [`InstanceSpec`] (payload, merged properties, tags) and gets back
 //! provider-neutral [`Instance`] values or an [`IaasError`] whose [`ErrorClass`] drives backoff.
 
+pub mod cloudstack;
 pub mod error;
 pub mod mock;
 pub mod registry;
