@@ -9,6 +9,7 @@
 pub mod cloudstack;
 pub mod error;
 pub mod mock;
+pub mod nova;
 pub mod registry;
 pub mod types;
 

@@ -64,6 +64,7 @@ impl DriverRegistry {
             factories: BTreeMap::new(),
         };
         registry.register("mock", MockIaas::factory);
+        registry.register("openstack-nova", crate::nova::NovaIaas::factory);
         registry.register("cloudstack", crate::cloudstack::CloudStackIaas::factory);
         registry
     }

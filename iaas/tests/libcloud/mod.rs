@@ -183,3 +183,87 @@ impl CloudStackStub {
             .collect()
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// OpenStack
+
+/// Replace the scheme and authority of every `http(s)://…` URL in `text` with `base`, so the
+/// recorded Keystone catalog points at the local stub (and never at the recorded hosts).
+pub fn rewrite_urls(text: &str, base: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("http") {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let scheme_len = if from.starts_with("https://") {
+            8
+        } else if from.starts_with("http://") {
+            7
+        } else {
+            out.push_str("http");
+            rest = &from[4..];
+            continue;
+        };
+        let host_end = from[scheme_len..]
+            .find(['/', '"', '\\'])
+            .map_or(from.len(), |i| i + scheme_len);
+        out.push_str(base);
+        rest = &from[host_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+pub const KEYSTONE_TOKEN: &str = "gAAAAA-test-token";
+
+/// Libcloud's recorded Keystone v3 token response with its catalog pointing at `base`.
+pub fn keystone_body(base: &str) -> String {
+    rewrite_urls(&fixture("openstack/_v3__auth.json"), base)
+}
+
+/// The path of the public compute endpoint of the (rewritten) catalog, e.g. `/v2/<project>`.
+pub fn catalog_path(keystone_body: &str, service_type: &str, base: &str) -> String {
+    let body: Value = serde_json::from_str(keystone_body).unwrap();
+    let url = body["token"]["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["type"] == service_type)
+        .flat_map(|s| s["endpoints"].as_array().unwrap().iter())
+        .find(|e| e["interface"] == "public")
+        .and_then(|e| e["url"].as_str())
+        .unwrap()
+        .to_string();
+    url.strip_prefix(base).unwrap().to_string()
+}
+
+pub fn json_response(status: u16, relative: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(fixture(relative), "application/json")
+}
+
+pub fn json_value_response(status: u16, body: &Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(body.to_string(), "application/json")
+}
+
+/// How many requests went to `path` with `method`.
+pub async fn count(server: &MockServer, method: &str, path: &str) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == method && r.url.path() == path)
+        .count()
+}
+
+/// The JSON bodies of the requests to `path` with `method`.
+pub async fn bodies(server: &MockServer, method: &str, path: &str) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == method && r.url.path() == path)
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
