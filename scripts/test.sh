@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit tests of every crate, the registry suite on
 # SQLite and PostgreSQL, and the end-to-end tests that drive the real `alto` binary.
-# Installs and starts what it needs (PostgreSQL, RabbitMQ with its MQTT plugin) when absent.
+# Installs and starts what it needs (PostgreSQL, RabbitMQ with its MQTT plugin, Libcloud's
+# recorded cloud responses) when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,9 @@ cd "$(dirname "$0")/.."
 source scripts/services.sh
 ensure_postgres
 ensure_rabbitmq
+# Apache Libcloud's recorded Nova/CloudStack responses (downloaded from PyPI, never committed).
+ALTO_LIBCLOUD_FIXTURES="$(scripts/libcloud-fixtures.sh)"
+export ALTO_LIBCLOUD_FIXTURES
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -6,9 +6,11 @@
 //! driver a fully resolved [`InstanceSpec`] (payload, merged properties, tags) and gets back
 //! provider-neutral [`Instance`] values or an [`IaasError`] whose [`ErrorClass`] drives backoff.
 
+pub mod cloudstack;
 pub mod error;
 pub mod local;
 pub mod mock;
+pub mod nova;
 pub mod registry;
 pub mod types;
 

@@ -76,6 +76,8 @@ impl DriverRegistry {
         };
         registry.register("mock", MockIaas::factory);
         registry.register("local", crate::local::LocalIaas::factory);
+        registry.register("openstack-nova", crate::nova::NovaIaas::factory);
+        registry.register("cloudstack", crate::cloudstack::CloudStackIaas::factory);
         registry
     }
 
