@@ -11,6 +11,7 @@ pub mod error;
 pub mod local;
 pub mod mock;
 pub mod nova;
+mod props;
 pub mod registry;
 pub mod types;
 

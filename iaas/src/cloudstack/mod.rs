@@ -32,6 +32,7 @@ pub mod errors;
 pub mod parse;
 
 use crate::error::{ErrorClass, IaasError};
+use crate::props::{flag, number, prop};
 use crate::registry::DriverContext;
 use crate::types::{
     Capabilities, Iaas, Instance, InstanceFilter, InstanceSpec, InstanceState, Properties,
@@ -55,28 +56,6 @@ pub struct CloudStackIaas {
     image_id: Option<String>,
     api: CloudStackApi,
     max_userdata_base64: usize,
-}
-
-fn prop<'a>(props: &'a Properties, names: &[&str]) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|n| props.get(*n))
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty())
-}
-
-fn flag(props: &Properties, name: &str, default: bool) -> bool {
-    props
-        .get(name)
-        .map(|v| v.trim().eq_ignore_ascii_case("true"))
-        .unwrap_or(default)
-}
-
-fn number(props: &Properties, name: &str, default: u64) -> u64 {
-    props
-        .get(name)
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
 }
 
 fn pair(k: impl Into<String>, v: impl Into<String>) -> (String, String) {
