@@ -6,6 +6,7 @@
 //! driver a fully resolved [`InstanceSpec`] (payload, merged properties, tags) and gets back
 //! provider-neutral [`Instance`] values or an [`IaasError`] whose [`ErrorClass`] drives backoff.
 
+pub mod ec2;
 pub mod error;
 pub mod mock;
 pub mod registry;
@@ -15,5 +16,6 @@ pub use error::{ErrorClass, IaasError};
 pub use registry::{DriverContext, DriverFactory, DriverRegistry};
 pub use types::{
     Capabilities, Iaas, Instance, InstanceFilter, InstanceSpec, InstanceState, Properties,
-    ProviderSpec, Secret, MANAGED_BY_VALUE, TAG_CLUSTER_ID, TAG_MANAGED_BY, TAG_MEMBER_ID,
+    ProviderSpec, Secret, VolumeSpec, MANAGED_BY_VALUE, TAG_CLUSTER_ID, TAG_MANAGED_BY,
+    TAG_MEMBER_ID,
 };

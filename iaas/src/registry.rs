@@ -64,6 +64,7 @@ impl DriverRegistry {
             factories: BTreeMap::new(),
         };
         registry.register("mock", MockIaas::factory);
+        registry.register("aws-ec2", crate::ec2::Ec2Iaas::factory);
         registry
     }
 
