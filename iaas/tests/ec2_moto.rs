@@ -192,3 +192,249 @@ async fn payload_limit_is_16384_raw_bytes() {
         spec.payload.as_bytes()
     );
 }
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+async fn addresses(driver: &iaas::ec2::Ec2Iaas) -> Vec<parse::Address> {
+    let root = driver
+        .client()
+        .call(REGION, "DescribeAddresses", &[], Idempotency::Safe)
+        .await
+        .unwrap();
+    parse::addresses(&root)
+}
+
+#[tokio::test]
+async fn elastic_ips_are_reused_allocated_associated_and_released() {
+    let moto = Moto::start();
+    let driver = driver(&moto.endpoint, &[("autoAssignIp", "false")]);
+    // An unassociated address the account already has: reused, never released by us.
+    let root = driver
+        .client()
+        .call(
+            REGION,
+            "AllocateAddress",
+            &pairs(&[("Domain", "vpc")]),
+            Idempotency::Once,
+        )
+        .await
+        .unwrap();
+    let preexisting = root.child_text("publicIp").unwrap().to_string();
+
+    let a = driver
+        .start_instance(&spec("member-a", "c", &[]))
+        .await
+        .expect("start a");
+    assert_eq!(a.public_ips, vec![preexisting.clone()]);
+    // No free address left: b gets a new one.
+    let b = driver
+        .start_instance(&spec("member-b", "c", &[]))
+        .await
+        .expect("start b");
+    assert_eq!(b.public_ips.len(), 1);
+    assert_ne!(b.public_ips[0], preexisting);
+    let all = addresses(&driver).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    for (instance, ip) in [(&a, &preexisting), (&b, &b.public_ips[0])] {
+        let address = all.iter().find(|x| &x.public_ip == ip).unwrap();
+        assert_eq!(
+            address.instance_id.as_deref(),
+            Some(instance.instance_id.as_str())
+        );
+    }
+    // Describe reports the elastic IP as the public address.
+    let described = driver
+        .describe_instances(&by_member("member-b"))
+        .await
+        .unwrap();
+    assert_eq!(described[0].public_ips, b.public_ips);
+    // A retried start keeps the association it has.
+    let again = driver
+        .start_instance(&spec("member-b", "c", &[]))
+        .await
+        .unwrap();
+    assert_eq!(again.public_ips, b.public_ips);
+    assert_eq!(addresses(&driver).await.len(), 2);
+
+    driver.terminate_instance(&b.instance_id).await.unwrap();
+    let left = addresses(&driver).await;
+    assert_eq!(
+        left.iter()
+            .map(|x| x.public_ip.as_str())
+            .collect::<Vec<_>>(),
+        vec![preexisting.as_str()],
+        "the address we allocated is released"
+    );
+    driver.terminate_instance(&a.instance_id).await.unwrap();
+    let left = addresses(&driver).await;
+    assert_eq!(left.len(), 1, "the reused address stays in the account");
+    assert_eq!(left[0].public_ip, preexisting);
+    assert_eq!(left[0].association_id, None, "but is disassociated");
+    assert_eq!(left[0].instance_id, None);
+}
+
+const PUBLIC_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILML37+H/BhKT1m9goKaNNqwyfypKLm/bzKfM76+qZiY altostratus-test";
+
+#[tokio::test]
+async fn key_pairs_are_imported_once_and_used() {
+    let moto = Moto::start();
+    let driver = driver(
+        &moto.endpoint,
+        &[("keyPair", "alto-key"), ("publicKey", PUBLIC_KEY)],
+    );
+    let a = driver
+        .start_instance(&spec("member-a", "c", &[]))
+        .await
+        .expect("start with key import");
+    assert_eq!(a.extra["keyName"], "alto-key");
+    // The pair exists now; importing it again for the next member is not an error.
+    let b = driver
+        .start_instance(&spec("member-b", "c", &[]))
+        .await
+        .expect("second start, key already there");
+    assert_eq!(b.extra["keyName"], "alto-key");
+    let root = driver
+        .client()
+        .call(
+            REGION,
+            "DescribeKeyPairs",
+            &pairs(&[("KeyName.1", "alto-key")]),
+            Idempotency::Safe,
+        )
+        .await
+        .unwrap();
+    let mut keys = Vec::new();
+    root.descendants("keyName", &mut keys);
+    assert_eq!(keys.len(), 1, "{root:?}");
+
+    // A public key without a name to import it as is a configuration error.
+    let bad = ec2_support::driver(&moto.endpoint, &[("publicKey", PUBLIC_KEY)]);
+    let err = bad
+        .start_instance(&spec("member-c", "c", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::InvalidRequest);
+    assert!(err.message.contains("keyPair"), "{err}");
+}
+
+async fn member_volumes(driver: &iaas::ec2::Ec2Iaas, member: &str) -> Vec<parse::Volume> {
+    let params = pairs(&[
+        ("Filter.1.Name", &format!("tag:{TAG_MEMBER_ID}")),
+        ("Filter.1.Value.1", member),
+    ]);
+    let root = driver
+        .client()
+        .call(REGION, "DescribeVolumes", &params, Idempotency::Safe)
+        .await
+        .unwrap();
+    parse::volumes(&root)
+}
+
+#[tokio::test]
+async fn volumes_are_created_attached_and_removed_on_termination() {
+    let moto = Moto::start();
+    let driver = driver(&moto.endpoint, &[("availabilityZone", "us-east-1b")]);
+    let mut spec = spec("member-v", "c", &[]);
+    spec.volumes = vec![
+        iaas::VolumeSpec {
+            id: "data".into(),
+            size_gb: 2,
+            device: String::new(),
+            snapshot_id: None,
+            remove_on_termination: true,
+        },
+        iaas::VolumeSpec {
+            id: "keep".into(),
+            size_gb: 1,
+            device: "/dev/sdk".into(),
+            snapshot_id: None,
+            remove_on_termination: false,
+        },
+    ];
+    let instance = driver.start_instance(&spec).await.expect("start");
+    assert_eq!(instance.extra["availabilityZone"], "us-east-1b");
+    let volumes = member_volumes(&driver, "member-v").await;
+    assert_eq!(volumes.len(), 2, "{volumes:?}");
+    for v in &volumes {
+        assert_eq!(v.attached_to, vec![instance.instance_id.clone()], "{v:?}");
+        assert_eq!(v.availability_zone.as_deref(), Some("us-east-1b"));
+        assert_eq!(v.tags[TAG_MANAGED_BY], "altostratus");
+    }
+    let data = volumes
+        .iter()
+        .find(|v| v.tags["altostratus:volume-id"] == "data")
+        .unwrap()
+        .clone();
+    let keep = volumes
+        .iter()
+        .find(|v| v.tags["altostratus:volume-id"] == "keep")
+        .unwrap()
+        .clone();
+
+    // A retried start neither creates nor re-attaches volumes.
+    driver.start_instance(&spec).await.expect("retried start");
+    assert_eq!(member_volumes(&driver, "member-v").await.len(), 2);
+
+    driver
+        .terminate_instance(&instance.instance_id)
+        .await
+        .unwrap();
+    let left = member_volumes(&driver, "member-v").await;
+    assert!(
+        left.iter().all(|v| v.volume_id != data.volume_id),
+        "removeOnTermination volume deleted: {left:?}"
+    );
+    assert!(
+        left.iter().any(|v| v.volume_id == keep.volume_id),
+        "the other volume is kept: {left:?}"
+    );
+}
+
+#[tokio::test]
+async fn partitions_are_validated_against_regions_and_zones() {
+    let moto = Moto::start();
+    let driver = driver(&moto.endpoint, &[]);
+    let props = |items: &[(&str, &str)]| -> iaas::Properties {
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    driver
+        .validate_partition(
+            "p1",
+            &props(&[("region", "us-east-1"), ("zone", "us-east-1a")]),
+        )
+        .await
+        .expect("good region and zone");
+    driver
+        .validate_partition("p2", &props(&[("region", "eu-west-1")]))
+        .await
+        .expect("good region, any zone");
+    let err = driver
+        .validate_partition(
+            "p3",
+            &props(&[("region", "us-east-1"), ("zone", "us-east-1z")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::InvalidRequest);
+    assert!(
+        err.message.contains("us-east-1z") && err.message.contains("p3"),
+        "{err}"
+    );
+    let err = driver
+        .validate_partition(
+            "p4",
+            &props(&[("region", "mars-north-1"), ("zone", "mars-north-1a")]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::InvalidRequest, "{err}");
+    assert!(err.message.contains("mars-north-1"), "{err}");
+}

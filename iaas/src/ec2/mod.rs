@@ -50,6 +50,9 @@ pub const TAG_REMOVE_ON_TERMINATION: &str = "altostratus:remove-on-termination";
 /// Device EC2 volumes attach as when the cartridge names none (Stratos' default).
 pub const DEFAULT_DEVICE: &str = "/dev/sdh";
 
+/// Where DescribeRegions goes when the provider names no region of its own.
+const DEFAULT_HOME_REGION: &str = "us-east-1";
+
 /// Instance states that count as "the member has an instance".
 const LIVE_STATES: [&str; 4] = ["pending", "running", "stopping", "stopped"];
 
@@ -887,10 +890,20 @@ impl Iaas for Ec2Iaas {
                     format!("partition {partition_id}: no region property"),
                 )
             })?;
-        // Any region answers DescribeRegions; ask the one in question.
+        // Any region lists all regions; ask one known to exist (the provider's own), not the
+        // one in question: a region that does not exist has no endpoint to answer.
+        let home = prop(&self.defaults, &[props::REGION])
+            .map(str::to_string)
+            .or_else(|| {
+                self.image_id
+                    .as_deref()
+                    .and_then(|i| split_image_id(i).0)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| DEFAULT_HOME_REGION.to_string());
         let root = self
             .client
-            .call(&region, "DescribeRegions", &[], Idempotency::Safe)
+            .call(&home, "DescribeRegions", &[], Idempotency::Safe)
             .await?;
         let regions = parse::names(&root, "regionInfo", "regionName");
         if !regions.iter().any(|r| r == &region) {
