@@ -307,10 +307,21 @@ fn api_error(
     IaasError::new(provider_type, action, class, message).with_code(api.code)
 }
 
+/// A transport error as text: what failed and its innermost cause (connection refused, timed
+/// out, certificate...), without the URL's userinfo should an endpoint carry one.
 fn without_url_secrets(e: &reqwest::Error) -> String {
-    // Our URLs never carry credentials (they go in the Authorization header), but a user
-    // may configure an endpoint with userinfo: drop it from what we print.
-    let mut text = e.to_string();
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "transport error"
+    };
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let mut text = format!("{what}: {cause}");
     if let Some(url) = e.url() {
         if !url.username().is_empty() || url.password().is_some() {
             let mut clean = url.clone();
