@@ -2,7 +2,7 @@
 # The whole test suite: formatting, lints, unit tests of every crate, the registry suite on
 # SQLite and PostgreSQL, and the end-to-end tests that drive the real `alto` binary.
 # Installs and starts what it needs (PostgreSQL, RabbitMQ with its MQTT plugin, Libcloud's
-# recorded cloud responses) when absent.
+# recorded cloud responses, a moto virtualenv) when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,9 @@ ensure_rabbitmq
 # Apache Libcloud's recorded Nova/CloudStack responses (downloaded from PyPI, never committed).
 ALTO_LIBCLOUD_FIXTURES="$(scripts/libcloud-fixtures.sh)"
 export ALTO_LIBCLOUD_FIXTURES
+# moto's EC2 server in a virtualenv from PyPI (the aws-ec2 tests start their own instances of it).
+ALTO_MOTO_SERVER="$(scripts/moto.sh)"
+export ALTO_MOTO_SERVER
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

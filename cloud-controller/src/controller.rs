@@ -1468,6 +1468,7 @@ impl Controller {
             payload: payload.to_line(),
             properties,
             tags,
+            volumes: Vec::new(),
         };
         let result = cloud.start_instance(&spec).await;
         self.record_start_result(&cluster.cluster_id, partition_id, result.as_ref().err());

@@ -1,12 +1,13 @@
 //! The `Iaas` trait, provider-neutral values, error classes, capability flags, the driver
-//! registry and the providers (`mock` for now; `local`, `aws-ec2`, `openstack-nova` and
-//! `cloudstack` plug in the same way).
+//! registry and the providers: `mock`, `local`, `aws-ec2`, `openstack-nova`, `cloudstack`,
+//! each a module of the same shape.
 //!
 //! This crate knows nothing about tenants, policies or the database: the controller hands a
 //! driver a fully resolved [`InstanceSpec`] (payload, merged properties, tags) and gets back
 //! provider-neutral [`Instance`] values or an [`IaasError`] whose [`ErrorClass`] drives backoff.
 
 pub mod cloudstack;
+pub mod ec2;
 pub mod error;
 pub mod local;
 pub mod mock;
@@ -19,5 +20,6 @@ pub use error::{ErrorClass, IaasError};
 pub use registry::{AgentAmqp, DriverContext, DriverFactory, DriverRegistry};
 pub use types::{
     Capabilities, Iaas, Instance, InstanceFilter, InstanceSpec, InstanceState, Properties,
-    ProviderSpec, Secret, MANAGED_BY_VALUE, TAG_CLUSTER_ID, TAG_MANAGED_BY, TAG_MEMBER_ID,
+    ProviderSpec, Secret, VolumeSpec, MANAGED_BY_VALUE, TAG_CLUSTER_ID, TAG_MANAGED_BY,
+    TAG_MEMBER_ID,
 };

@@ -557,6 +557,7 @@ mod tests {
             payload: format!("MEMBER_ID={member},CARTRIDGE_KEY=k"),
             properties: Properties::new(),
             tags,
+            volumes: Vec::new(),
         }
     }
 

@@ -78,6 +78,7 @@ impl DriverRegistry {
         registry.register("local", crate::local::LocalIaas::factory);
         registry.register("openstack-nova", crate::nova::NovaIaas::factory);
         registry.register("cloudstack", crate::cloudstack::CloudStackIaas::factory);
+        registry.register("aws-ec2", crate::ec2::Ec2Iaas::factory);
         registry
     }
 

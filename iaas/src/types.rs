@@ -74,6 +74,23 @@ pub struct InstanceSpec {
     pub properties: Properties,
     /// Tags to set on the instance (always include [`TAG_MEMBER_ID`] and friends).
     pub tags: BTreeMap<String, String>,
+    /// Persistent volumes the cartridge asks for (Stratos `persistence`); drivers without
+    /// volume support ([`Capabilities::volumes`] false) ignore them.
+    pub volumes: Vec<VolumeSpec>,
+}
+
+/// One persistent volume of a member (Stratos cartridge `persistence.volume`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VolumeSpec {
+    /// The cartridge's name for the volume (Stratos `volume.id`).
+    pub id: String,
+    pub size_gb: u32,
+    /// Device to attach it as; empty: the driver's default.
+    pub device: String,
+    /// Create it from this snapshot.
+    pub snapshot_id: Option<String>,
+    /// Delete the volume when the member is terminated (Stratos `removeOntermination`).
+    pub remove_on_termination: bool,
 }
 
 /// Provider-neutral instance state.

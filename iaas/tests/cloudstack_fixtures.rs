@@ -74,6 +74,7 @@ fn instance_spec(zone: &str, offering: &str, template: &str) -> InstanceSpec {
         payload: PAYLOAD.into(),
         properties,
         tags: our_tags("m1"),
+        volumes: Vec::new(),
     }
 }
 

@@ -106,6 +106,7 @@ fn instance_spec(props: &[(&str, &str)]) -> InstanceSpec {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         tags: our_tags("m1"),
+        volumes: Vec::new(),
     }
 }
 

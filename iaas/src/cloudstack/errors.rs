@@ -3,7 +3,7 @@
 //! CloudStack answers a failed call with an HTTP status equal to its `errorcode` and a body
 //! `{"<command>response": {"errorcode": 431, "cserrorcode": 4350, "errortext": "..."}}`; a
 //! failed async job reports the same pair inside `jobresult`. The table (also in
-//! docs/CLOUDS-nova-cloudstack.md):
+//! docs/CLOUDS.md):
 //!
 //! | errorcode | text | class |
 //! | --- | --- | --- |
