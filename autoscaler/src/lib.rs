@@ -8,12 +8,14 @@
 //!   O(1) per sample;
 //! - [`rules`]: the Stratos 4.1 formulas (prediction, required instances per metric);
 //! - [`backoff`]: per-partition backoff after failed starts, by error class;
+//! - [`evaluate`]: one pure evaluation of a cluster, returning a [`DecisionRecord`];
 //! - [`gate`]: per-cluster rate limiting of event-driven evaluations;
 //! - [`decision`]: the minimum-members rule over a [`ClusterView`] (the controller's first
 //!   integration, kept as it was).
 
 pub mod backoff;
 pub mod decision;
+pub mod evaluate;
 pub mod gate;
 pub mod partition;
 pub mod policy;
@@ -22,6 +24,11 @@ pub mod window;
 
 pub use backoff::{FailureClass, PartitionBackoff};
 pub use decision::{minimum_members, Action, ClusterView, Decision, MemberView};
+pub use evaluate::{
+    evaluate, DecisionRecord, EvaluationInput, Freshness, MemberCounts, MemberStatus,
+    MetricDecision, NetworkPartitionDecision, NetworkPartitionHealth, ScalingAction, ScalingMemory,
+    ScalingSettings, StartCause,
+};
 pub use gate::{EvaluationGate, GateDecision};
 pub use partition::{partition_for_scale_down, partition_for_scale_up};
 pub use policy::{
