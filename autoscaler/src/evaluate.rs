@@ -69,7 +69,7 @@ pub struct ScalingSettings {
 impl ScalingSettings {
     pub const DEFAULT_WINDOW_SECONDS: f64 = 60.0;
     pub const DEFAULT_PREDICTION_HORIZON_SECONDS: f64 = 15.0;
-    pub const DEFAULT_SCALE_UP_COOLDOWN_SECONDS: f64 = 30.0;
+    pub const DEFAULT_SCALE_UP_COOLDOWN_SECONDS: f64 = 10.0;
     pub const DEFAULT_SCALE_DOWN_COOLDOWN_SECONDS: f64 = 120.0;
     pub const DEFAULT_SCALE_DOWN_STABILIZATION_SECONDS: f64 = 300.0;
     pub const DEFAULT_MAX_SCALE_UP_STEP: u32 = 4;
@@ -175,6 +175,9 @@ pub struct MemberStatus {
     pub state_since: f64,
     /// Its own health windows' values (load average, memory; RIF when reported per member).
     pub health: MetricStats,
+    /// When anything was last heard from it (any event, not only health stats); `None` when
+    /// only its health samples tell.
+    pub last_heard_at: Option<f64>,
 }
 
 impl MemberStatus {
@@ -693,12 +696,13 @@ pub fn evaluate(input: &EvaluationInput<'_>, memory: &ScalingMemory, now: f64) -
             }
             record.members.pending += 1;
         } else {
-            // Active: silent since its newest sample, or since activation if it never spoke.
-            let heard_at = member
-                .health
-                .last_sample_at()
+            // Active: silent since it was last heard from (a health sample or any other
+            // message), or since activation if it never spoke.
+            let heard_at = [member.health.last_sample_at(), member.last_heard_at]
+                .into_iter()
+                .flatten()
                 .filter(|t| t.is_finite())
-                .map_or(member.state_since, |t| t.max(member.state_since));
+                .fold(member.state_since, f64::max);
             let silent_for = now - heard_at;
             if silent_for > settings.fault_timeout_seconds {
                 record.members.faulty += 1;
@@ -1222,6 +1226,7 @@ mod tests {
             started_at: NOW - 100.0,
             state_since: NOW - 50.0,
             health,
+            last_heard_at: None,
         }
     }
 
@@ -1334,11 +1339,11 @@ mod tests {
             .network_partitions
             .get_mut("np1")
             .unwrap()
-            .last_scale_up_at = Some(NOW - 18.0);
+            .last_scale_up_at = Some(NOW - 4.0);
         let members = [active("a", "p1", 50.0), active("b", "p1", 50.0)];
         let r = run(&p, &rif_settings(20.0), &members, &memory);
         assert!(r.planned_actions.is_empty());
-        assert_eq!(r.reason, "cooldown (scale-up 12s left, required 5, have 2)");
+        assert_eq!(r.reason, "cooldown (scale-up 6s left, required 5, have 2)");
     }
 
     #[test]
@@ -1605,7 +1610,7 @@ mod tests {
         assert_eq!(np.history.highest_since(NOW - 300.0), Some(5));
         let r = run(&p, &settings, &members, &memory);
         assert!(
-            r.reason.starts_with("cooldown (scale-up 30s left"),
+            r.reason.starts_with("cooldown (scale-up 10s left"),
             "{}",
             r.reason
         );

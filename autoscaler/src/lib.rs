@@ -10,6 +10,7 @@
 //! - [`backoff`]: per-partition backoff after failed starts, by error class;
 //! - [`evaluate`]: one pure evaluation of a cluster, returning a [`DecisionRecord`];
 //! - [`gate`]: per-cluster rate limiting of event-driven evaluations;
+//! - [`simulate`]: replays a load trace through [`evaluate()`] with a simulated clock;
 //! - [`decision`]: the minimum-members rule over a [`ClusterView`] (the controller's first
 //!   integration, kept as it was).
 
@@ -20,6 +21,7 @@ pub mod gate;
 pub mod partition;
 pub mod policy;
 pub mod rules;
+pub mod simulate;
 pub mod window;
 
 pub use backoff::{FailureClass, PartitionBackoff};
@@ -35,6 +37,7 @@ pub use policy::{
     AutoscalePolicy, DeploymentPolicy, LoadThresholds, NetworkPartition, PartitionAlgorithm,
     PartitionPolicy,
 };
+pub use simulate::{SimOptions, SimReport, Trace, TraceError};
 pub use window::{
     ClusterHealth, HealthWindow, Metric, MetricStats, MetricWindows, SampleOutcome, SampleTarget,
     WindowConfig, WindowStats,
