@@ -382,7 +382,10 @@ impl DecisionRecord {
     /// Members that count after this decision's actions (pending + Active, starts added,
     /// terminations, faults and expiries removed).
     pub fn members_after(&self) -> u32 {
-        let counted: u32 = self.network_partitions.iter().map(|n| n.members).sum();
+        let counted = self
+            .network_partitions
+            .iter()
+            .fold(0u32, |sum, n| sum.saturating_add(n.members));
         let terminating = self
             .planned_actions
             .iter()
@@ -393,7 +396,7 @@ impl DecisionRecord {
             .iter()
             .filter(|a| matches!(a, ScalingAction::StartMember { .. }))
             .count() as u32;
-        (counted + started).saturating_sub(terminating)
+        counted.saturating_add(started).saturating_sub(terminating)
     }
 }
 
@@ -542,11 +545,14 @@ impl PartitionSlots {
     }
 
     fn counted(&self, j: usize) -> u32 {
-        self.live[j].iter().sum()
+        self.live[j].iter().fold(0, |sum, n| sum.saturating_add(*n))
     }
 
     fn counted_total(&self) -> u32 {
-        self.live.iter().flatten().sum()
+        self.live
+            .iter()
+            .flatten()
+            .fold(0, |sum, n| sum.saturating_add(*n))
     }
 }
 
@@ -571,16 +577,41 @@ fn blocked_reason(
             }
         }
     }
-    let failed: u32 = slots.failed[np_index].iter().sum();
+    let failed = slots.failed[np_index]
+        .iter()
+        .fold(0u32, |sum, n| sum.saturating_add(*n));
     if parts.is_empty() {
         if failed > 0 {
-            format!("at max {} ({} failed start(s) count)", np.max(), failed)
+            format!(
+                "at max {} ({} failed start(s) count)",
+                np_bounds(np).1,
+                failed
+            )
         } else {
-            format!("at max {}", np.max())
+            format!("at max {}", np_bounds(np).1)
         }
     } else {
         parts.join(", ")
     }
+}
+
+/// A network partition's (min, max): the sums over its partitions, saturating so an absurd
+/// policy cannot overflow (the policy types' own `min()`/`max()` add plainly).
+pub fn np_bounds(np: &NetworkPartition) -> (u32, u32) {
+    np.partitions.iter().fold((0u32, 0u32), |(min, max), p| {
+        (min.saturating_add(p.min), max.saturating_add(p.max))
+    })
+}
+
+/// The cluster's (min, max) over all network partitions, saturating.
+pub fn cluster_bounds(policy: &DeploymentPolicy) -> (u32, u32) {
+    policy
+        .network_partitions
+        .iter()
+        .map(np_bounds)
+        .fold((0u32, 0u32), |(min, max), (a, b)| {
+            (min.saturating_add(a), max.saturating_add(b))
+        })
 }
 
 fn is_fresh(stats: &WindowStats, now: f64, stale_after: f64) -> bool {
@@ -734,7 +765,9 @@ pub fn evaluate(input: &EvaluationInput<'_>, memory: &ScalingMemory, now: f64) -
         .enumerate()
         .map(|(j, np)| analyse(input, &settings, memory, &placement, &slots, np, j, now))
         .collect();
-    let total_required: u32 = analyses.iter().map(|a| a.required).sum();
+    let total_required = analyses
+        .iter()
+        .fold(0u32, |sum, a| sum.saturating_add(a.required));
     // Starts away from where they are needed (another partition for a minimum, another network
     // partition for a scale-up) are allowed only while the cluster as a whole is short: members
     // placed elsewhere count too, so a backed-off partition cannot cause endless spawning.
@@ -754,7 +787,7 @@ pub fn evaluate(input: &EvaluationInput<'_>, memory: &ScalingMemory, now: f64) -
             last_scale_up_at,
             last_change_at,
         } = analysis;
-        let (np_min, np_max) = (np.min(), np.max());
+        let (np_min, np_max) = np_bounds(np);
         let counted_before = slots.counted(j);
         let mut np_reasons: Vec<String> = Vec::new();
         let mut blocked = false;
@@ -956,7 +989,9 @@ pub fn evaluate(input: &EvaluationInput<'_>, memory: &ScalingMemory, now: f64) -
             min: np_min,
             max: np_max,
             members: counted_before,
-            failed_starts: slots.failed[j].iter().sum(),
+            failed_starts: slots.failed[j]
+                .iter()
+                .fold(0, |sum, n| sum.saturating_add(*n)),
             metrics,
             required,
             recommendation,
@@ -1020,7 +1055,7 @@ fn analyse(
     j: usize,
     now: f64,
 ) -> NetworkPartitionAnalysis {
-    let (np_min, np_max) = (np.min(), np.max());
+    let (np_min, np_max) = np_bounds(np);
     let counted = slots.counted(j);
     let np_health = input
         .network_partition_health
@@ -1696,6 +1731,16 @@ mod tests {
         assert!(evaluate(&input, &ScalingMemory::new(), NOW)
             .planned_actions
             .is_empty());
+    }
+
+    #[test]
+    fn absurd_policy_sizes_do_not_overflow() {
+        let p = policy(&[(0, u32::MAX), (0, u32::MAX)]);
+        let members = [active("a", "p1", 1e300)];
+        let r = run(&p, &rif_settings(1e-300), &members, &ScalingMemory::new());
+        assert_eq!(r.network_partitions[0].max, u32::MAX);
+        assert_eq!(starts(&r).len(), 4, "bounded by the step");
+        assert_eq!(cluster_bounds(&p), (0, u32::MAX));
     }
 
     #[test]

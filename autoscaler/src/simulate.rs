@@ -26,8 +26,8 @@
 
 use crate::backoff::FailureClass;
 use crate::evaluate::{
-    evaluate, DecisionRecord, EvaluationInput, MemberStatus, NetworkPartitionHealth, ScalingAction,
-    ScalingMemory, ScalingSettings,
+    cluster_bounds, evaluate, DecisionRecord, EvaluationInput, MemberStatus,
+    NetworkPartitionHealth, ScalingAction, ScalingMemory, ScalingSettings,
 };
 use crate::policy::DeploymentPolicy;
 use crate::window::{Metric, MetricWindows, UnknownMetric};
@@ -358,9 +358,10 @@ pub fn run(
         .min(MAX_TICKS);
     let window_config = settings.window_config();
 
+    let (cluster_min, cluster_max) = cluster_bounds(policy);
     let mut report = SimReport {
-        cluster_min: policy.min(),
-        cluster_max: policy.network_partitions.iter().map(|np| np.max()).sum(),
+        cluster_min,
+        cluster_max,
         ..SimReport::default()
     };
     let mut members: Vec<SimMember> = Vec::new();

@@ -34,8 +34,9 @@
 //!
 //! A sample older than the newest one is inserted at its place in time if it still falls inside
 //! the window, and dropped ([`SampleOutcome::TooOld`]) if it does not. Non-finite times, and
-//! values that are NaN, infinite or negative (none of the metrics can be negative), are
-//! rejected ([`SampleOutcome::Invalid`]) and leave the window untouched.
+//! values that are NaN, infinite, negative (none of the metrics can be negative) or above
+//! [`MAX_VALUE`] (10¹²), are rejected ([`SampleOutcome::Invalid`]) and leave the window
+//! untouched.
 
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
@@ -221,6 +222,11 @@ impl Default for HealthWindow {
     }
 }
 
+/// Largest accepted value. No metric comes near it (percentages, request counts); refusing
+/// absurd values keeps the running sums' dynamic range small enough that subtracting an evicted
+/// sample cannot wipe out the others (a 1e275 sample once turned a window's average negative).
+pub const MAX_VALUE: f64 = 1e12;
+
 /// Rebuild the sums once the newest sample is this many window lengths past the origin.
 const REBASE_AFTER_WINDOWS: f64 = 4.0;
 
@@ -254,7 +260,7 @@ impl HealthWindow {
     /// Offer one sample (time in seconds, value). O(1) amortised.
     #[inline]
     pub fn apply(&mut self, time: f64, value: f64) -> SampleOutcome {
-        if !time.is_finite() || !value.is_finite() || value < 0.0 {
+        if !time.is_finite() || !value.is_finite() || !(0.0..=MAX_VALUE).contains(&value) {
             return SampleOutcome::Invalid;
         }
         match self.samples.back() {
@@ -364,7 +370,8 @@ impl HealthWindow {
             0.0
         };
         Some(WindowStats {
-            average: finite_or_zero(average),
+            // Values are never negative; rounding residue of the running sums must not be.
+            average: finite_or_zero(average).max(0.0),
             gradient,
             second_derivative,
             samples: self.samples.len().min(u32::MAX as usize) as u32,
@@ -736,6 +743,7 @@ mod tests {
             (1.0, f64::INFINITY),
             (f64::INFINITY, 1.0),
             (1.0, -0.5),
+            (1.0, 1e13),
         ] {
             assert_eq!(w.apply(t, v), SampleOutcome::Invalid);
         }
@@ -844,5 +852,58 @@ mod tests {
             Metric::LoadAverage
         );
         assert!("cpu".parse::<Metric>().is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_f64() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                4 => -10.0f64..1000.0,
+                1 => Just(f64::NAN),
+                1 => Just(f64::INFINITY),
+                1 => Just(0.0),
+                1 => prop::num::f64::ANY,
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            #[test]
+            fn stats_are_always_finite(samples in prop::collection::vec((any_f64(), any_f64()), 0..200)) {
+                let mut w = HealthWindow::default();
+                for (t, v) in samples {
+                    w.apply(t, v);
+                    if let Some(s) = w.stats() {
+                        prop_assert!(s.average.is_finite() && s.gradient.is_finite());
+                        prop_assert!(s.second_derivative.is_finite());
+                        prop_assert!(s.average >= 0.0, "values are never negative");
+                    }
+                }
+            }
+
+            #[test]
+            fn arrival_order_does_not_matter_inside_the_window(
+                mut samples in prop::collection::vec((0.0f64..50.0, 0.0f64..100.0), 1..60),
+            ) {
+                // All within one 60 s window: any arrival order keeps every sample.
+                let mut shuffled = HealthWindow::default();
+                for (t, v) in &samples {
+                    prop_assert_eq!(shuffled.apply(*t, *v), SampleOutcome::Accepted);
+                }
+                samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let mut sorted = HealthWindow::default();
+                for (t, v) in &samples {
+                    sorted.apply(*t, *v);
+                }
+                let (a, b) = (sorted.stats().unwrap(), shuffled.stats().unwrap());
+                prop_assert_eq!(a.samples, b.samples);
+                prop_assert!((a.average - b.average).abs() < 1e-6);
+                prop_assert!((a.gradient - b.gradient).abs() < 1e-6);
+                prop_assert!((a.second_derivative - b.second_derivative).abs() < 1e-6);
+            }
+        }
     }
 }
