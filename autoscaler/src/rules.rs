@@ -1,159 +1,203 @@
-//! Stratos 4.1's scaling formulas, each a small pure function.
+//! The Stratos 4.1 scaling formulas, one small pure function each.
 //!
-//! Units: window values are per second (see [`crate::window`]); the prediction horizon is in
-//! seconds (Stratos predicted "for the next minute": 60 s is the default here).
+//! Units: the windows give gradients per second and second derivatives per second², and the
+//! prediction horizon is in seconds. Stratos 4.1 called `getPredictedValueForNextMinute(avg,
+//! grad, sd, 1)` with the CEP's per-second gradients, i.e. it really extrapolated one *second*
+//! ahead despite the name; here the horizon is an explicit setting (default 15 s, see
+//! [`crate::evaluate::ScalingSettings`]) and every term is in the same unit.
+//!
+//! Every function accepts any `f64` (NaN, infinities, negatives) without panicking: a
+//! non-finite input yields the most conservative count (the minimum for the count functions),
+//! and counts saturate instead of overflowing.
 
-use crate::window::{Metric, WindowValues};
-use serde::Serialize;
+use crate::window::WindowStats;
 
-/// Default prediction horizon, seconds.
-pub const DEFAULT_HORIZON_SECS: f64 = 60.0;
-
-/// `avg + grad·t + ½·sd·t²`.
-pub fn predict(values: &WindowValues, horizon_secs: f64) -> f64 {
-    let t = horizon_secs;
-    let p = values.average + values.gradient * t + 0.5 * values.second_derivative * t * t;
-    if p.is_finite() {
-        p.max(0.0)
+/// `average + gradient·t + ½·secondDerivative·t²` (Stratos' "s = u·t + ½·a·t²"), with `t` in
+/// seconds. Non-finite results become the plain average (or 0 when that is not finite either),
+/// so a broken derivative never drives a decision.
+pub fn predict(average: f64, gradient: f64, second_derivative: f64, horizon_seconds: f64) -> f64 {
+    let t = if horizon_seconds.is_finite() && horizon_seconds > 0.0 {
+        horizon_seconds
     } else {
-        values.average
-    }
-}
-
-/// Requests in flight: `ceil(predicted / threshold)` (threshold = requests one member handles).
-pub fn required_by_requests_in_flight(predicted: f64, threshold: f64) -> Option<u32> {
-    positive(threshold).map(|t| ceil_count(predicted / t))
-}
-
-/// Memory consumption: linear from `min` members at the threshold to `max` at 100 %
-/// (`ceil(min + (max−min)/(100−threshold) · (predicted − threshold))`); below the threshold
-/// the line goes under `min` and the caller's clamp keeps `min`.
-pub fn required_by_memory(predicted: f64, threshold: f64, min: u32, max: u32) -> Option<u32> {
-    let threshold = positive(threshold)?;
-    if threshold >= 100.0 {
-        return Some(min);
-    }
-    let slope = f64::from(max.saturating_sub(min)) / (100.0 - threshold);
-    Some(ceil_count(f64::from(min) + slope * (predicted - threshold)))
-}
-
-/// Load average: `ceil(min · predicted / threshold)`.
-pub fn required_by_load_average(predicted: f64, threshold: f64, min: u32) -> Option<u32> {
-    positive(threshold).map(|t| ceil_count(f64::from(min) * predicted / t))
-}
-
-/// One metric's part of a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MetricRequirement {
-    pub metric: Metric,
-    pub window: WindowValues,
-    pub predicted: f64,
-    pub threshold: f64,
-    pub required: u32,
-}
-
-/// The members `metric` asks for, from its window values.
-pub fn requirement(
-    metric: Metric,
-    window: WindowValues,
-    threshold: f64,
-    horizon_secs: f64,
-    min: u32,
-    max: u32,
-) -> Option<MetricRequirement> {
-    let predicted = predict(&window, horizon_secs);
-    let required = match metric {
-        Metric::RequestsInFlight => required_by_requests_in_flight(predicted, threshold)?,
-        Metric::MemoryConsumption => required_by_memory(predicted, threshold, min, max)?,
-        Metric::LoadAverage => required_by_load_average(predicted, threshold, min)?,
+        0.0
     };
-    Some(MetricRequirement {
-        metric,
-        window,
-        predicted,
-        threshold,
-        required,
-    })
+    let predicted = average + gradient * t + 0.5 * second_derivative * t * t;
+    if predicted.is_finite() {
+        predicted
+    } else if average.is_finite() {
+        average
+    } else {
+        0.0
+    }
 }
 
-fn positive(x: f64) -> Option<f64> {
-    (x.is_finite() && x > 0.0).then_some(x)
+/// [`predict`] over a window's values.
+pub fn predict_stats(stats: &WindowStats, horizon_seconds: f64) -> f64 {
+    predict(
+        stats.average,
+        stats.gradient,
+        stats.second_derivative,
+        horizon_seconds,
+    )
 }
 
-/// `ceil` into a member count, saturating (a prediction of 1e300 asks for `u32::MAX`, which
-/// the caller clamps to its max).
-fn ceil_count(x: f64) -> u32 {
-    if !x.is_finite() || x <= 0.0 {
+/// Convert a real-valued instance count to `u32`: ceiling, negatives and NaN → 0, huge → max.
+pub fn ceil_count(x: f64) -> u32 {
+    if x.is_nan() || x <= 0.0 {
         0
-    } else if x >= f64::from(u32::MAX) {
+    } else if x >= u32::MAX as f64 {
         u32::MAX
     } else {
         x.ceil() as u32
     }
 }
 
+/// Requests in flight: `ceil(predicted / threshold)`, the number of members needed so that each
+/// carries at most `threshold` requests. A threshold ≤ 0 (or not finite) disables the rule (0,
+/// as Stratos returned).
+pub fn required_by_requests_in_flight(predicted: f64, threshold: f64) -> u32 {
+    if !(threshold.is_finite() && threshold > 0.0) {
+        return 0;
+    }
+    ceil_count(predicted / threshold)
+}
+
+/// Memory consumption (percent), Stratos 4.1's `getNumberOfInstancesRequiredBasedOnMemoryConsumption`:
+///
+/// - predicted below the threshold → `min − 1` (a vote to go below the current minimum, which
+///   the caller's clamp turns into `min`); we return `min.saturating_sub(1)`;
+/// - otherwise linear from `min` at the threshold to `max` at 100 %:
+///   `ceil(min + (predicted − threshold) / ((100 − threshold) / (max − min)))`;
+/// - `max == min` (or `max < min`) → `min`.
+///
+/// A threshold at or above 100 % can never be crossed in the linear part: the count is `min`
+/// unless the prediction exceeds it, then `max`.
+pub fn required_by_memory_consumption(predicted: f64, threshold: f64, min: u32, max: u32) -> u32 {
+    if !predicted.is_finite() || !threshold.is_finite() {
+        return min;
+    }
+    if predicted < threshold {
+        return min.saturating_sub(1);
+    }
+    if max <= min {
+        return min;
+    }
+    let scaling_range = 100.0 - threshold;
+    if scaling_range <= 0.0 {
+        return if predicted > threshold { max } else { min };
+    }
+    let percent_per_instance = scaling_range / f64::from(max - min);
+    let extra = (predicted - threshold) / percent_per_instance;
+    ceil_count(f64::from(min) + extra)
+}
+
+/// Load average (percent): `ceil(min · predicted / threshold)`, Stratos 4.1's formula. With a
+/// policy minimum of 0 Stratos could never scale on load; we use `max(min, 1)` as the base so a
+/// cluster allowed to shrink to zero still grows under load. A threshold ≤ 0 → `min`.
+pub fn required_by_load_average(predicted: f64, threshold: f64, min: u32) -> u32 {
+    if !(threshold.is_finite() && threshold > 0.0 && predicted.is_finite()) {
+        return min;
+    }
+    let base = f64::from(min.max(1));
+    ceil_count(base * predicted / threshold)
+}
+
+/// The overall requirement: the largest of the per-metric counts (absent metrics ignored),
+/// clamped to `[min, max]`. With no metric at all the answer is `min`.
+pub fn required_instances(per_metric: &[Option<u32>], min: u32, max: u32) -> u32 {
+    let wanted = per_metric.iter().flatten().copied().max().unwrap_or(min);
+    clamp_count(wanted, min, max)
+}
+
+/// `value` clamped to `[min, max]`; when a policy slipped through with `min > max`, `max`
+/// wins (never start more than the maximum).
+pub fn clamp_count(value: u32, min: u32, max: u32) -> u32 {
+    value.max(min).min(max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn w(average: f64, gradient: f64, second_derivative: f64) -> WindowValues {
-        WindowValues {
-            average,
-            gradient,
-            second_derivative,
-            samples: 10,
-            last_time: 0.0,
-        }
+    #[test]
+    fn prediction_is_second_order_taylor() {
+        // 50 + 2·10 + ½·0.1·100 = 75
+        assert_eq!(predict(50.0, 2.0, 0.1, 10.0), 75.0);
+        // Stratos' effective horizon of 1: 50 + 2 + 0.05
+        assert_eq!(predict(50.0, 2.0, 0.1, 1.0), 52.05);
+        assert_eq!(predict(50.0, -1.0, 0.0, 15.0), 35.0);
+        assert_eq!(predict(50.0, 2.0, 0.1, 0.0), 50.0);
     }
 
     #[test]
-    fn prediction_by_hand() {
-        // 50 + 0.5·60 + ½·0.01·3600 = 50 + 30 + 18 = 98
-        assert!((predict(&w(50.0, 0.5, 0.01), 60.0) - 98.0).abs() < 1e-9);
-        // A falling trend never predicts below zero.
-        assert_eq!(predict(&w(10.0, -1.0, 0.0), 60.0), 0.0);
-        assert_eq!(predict(&w(10.0, f64::NAN, 0.0), 60.0), 10.0);
+    fn prediction_survives_garbage() {
+        assert_eq!(predict(50.0, f64::NAN, 0.0, 10.0), 50.0);
+        assert_eq!(predict(50.0, f64::INFINITY, 0.0, 10.0), 50.0);
+        assert_eq!(predict(f64::NAN, 1.0, 1.0, 10.0), 0.0);
+        assert_eq!(predict(50.0, 2.0, 0.0, f64::NAN), 50.0);
+        assert_eq!(predict(50.0, 2.0, 0.0, -5.0), 50.0);
     }
 
     #[test]
-    fn requests_in_flight_by_hand() {
-        assert_eq!(required_by_requests_in_flight(120.0, 50.0), Some(3)); // 2.4 → 3
-        assert_eq!(required_by_requests_in_flight(100.0, 50.0), Some(2));
-        assert_eq!(required_by_requests_in_flight(0.0, 50.0), Some(0));
-        assert_eq!(required_by_requests_in_flight(10.0, 0.0), None);
+    fn rif_needs_ceil_of_load_per_threshold() {
+        assert_eq!(required_by_requests_in_flight(100.0, 20.0), 5);
+        assert_eq!(required_by_requests_in_flight(101.0, 20.0), 6);
+        assert_eq!(required_by_requests_in_flight(0.0, 20.0), 0);
+        assert_eq!(required_by_requests_in_flight(-5.0, 20.0), 0);
+        assert_eq!(required_by_requests_in_flight(100.0, 0.0), 0);
+        assert_eq!(required_by_requests_in_flight(1e300, 1e-300), u32::MAX);
+        assert_eq!(required_by_requests_in_flight(f64::NAN, 20.0), 0);
     }
 
     #[test]
-    fn memory_by_hand() {
-        // min 2, max 10, threshold 80: slope 8/20 = 0.4 per percent.
-        assert_eq!(required_by_memory(80.0, 80.0, 2, 10), Some(2));
-        assert_eq!(required_by_memory(90.0, 80.0, 2, 10), Some(6)); // 2 + 4
-        assert_eq!(required_by_memory(100.0, 80.0, 2, 10), Some(10));
-        assert_eq!(required_by_memory(81.0, 80.0, 2, 10), Some(3)); // 2.4 → 3
-        assert_eq!(required_by_memory(50.0, 80.0, 2, 10), Some(0)); // under: caller clamps
-        assert_eq!(required_by_memory(99.0, 100.0, 2, 10), Some(2));
-    }
-
-    #[test]
-    fn load_average_by_hand() {
-        assert_eq!(required_by_load_average(105.0, 70.0, 2), Some(3)); // 2·1.5
-        assert_eq!(required_by_load_average(70.0, 70.0, 2), Some(2));
-        assert_eq!(required_by_load_average(1e300, 70.0, 2), Some(u32::MAX));
-    }
-
-    #[test]
-    fn requirement_combines_prediction_and_formula() {
-        let r = requirement(
-            Metric::RequestsInFlight,
-            w(60.0, 1.0, 0.0),
-            50.0,
-            60.0,
+    fn memory_is_linear_from_min_at_threshold_to_max_at_full() {
+        // threshold 70, min 2, max 8: 30 % over 6 instances = 5 % per instance.
+        assert_eq!(
+            required_by_memory_consumption(69.9, 70.0, 2, 8),
             1,
-            5,
-        )
-        .unwrap();
-        assert_eq!(r.predicted, 120.0);
-        assert_eq!(r.required, 3);
+            "min - 1"
+        );
+        assert_eq!(required_by_memory_consumption(70.0, 70.0, 2, 8), 2);
+        assert_eq!(required_by_memory_consumption(71.0, 70.0, 2, 8), 3); // 2 + 0.2 → 3
+        assert_eq!(required_by_memory_consumption(80.0, 70.0, 2, 8), 4); // 2 + 2
+        assert_eq!(required_by_memory_consumption(100.0, 70.0, 2, 8), 8);
+        assert_eq!(
+            required_by_memory_consumption(130.0, 70.0, 2, 8),
+            14,
+            "clamped by caller"
+        );
+        assert_eq!(required_by_memory_consumption(90.0, 70.0, 3, 3), 3);
+        assert_eq!(required_by_memory_consumption(50.0, 70.0, 0, 3), 0);
+        assert_eq!(required_by_memory_consumption(101.0, 100.0, 1, 4), 4);
+        assert_eq!(required_by_memory_consumption(f64::NAN, 70.0, 2, 8), 2);
+    }
+
+    #[test]
+    fn load_average_scales_the_minimum() {
+        assert_eq!(required_by_load_average(70.0, 70.0, 2), 2);
+        assert_eq!(required_by_load_average(105.0, 70.0, 2), 3);
+        assert_eq!(required_by_load_average(35.0, 70.0, 2), 1);
+        assert_eq!(
+            required_by_load_average(90.0, 70.0, 0),
+            2,
+            "min 0 uses base 1"
+        );
+        assert_eq!(required_by_load_average(90.0, 0.0, 2), 2);
+        assert_eq!(required_by_load_average(f64::INFINITY, 70.0, 2), 2);
+    }
+
+    #[test]
+    fn overall_is_the_max_clamped() {
+        assert_eq!(required_instances(&[Some(3), Some(5), None], 1, 10), 5);
+        assert_eq!(required_instances(&[Some(30), Some(5)], 1, 10), 10);
+        assert_eq!(required_instances(&[Some(0), None], 2, 10), 2);
+        assert_eq!(required_instances(&[None, None, None], 2, 10), 2);
+        assert_eq!(
+            required_instances(&[Some(4)], 5, 3),
+            3,
+            "max wins over a bad min"
+        );
+        assert_eq!(ceil_count(2.000001), 3);
+        assert_eq!(ceil_count(-0.0), 0);
     }
 }

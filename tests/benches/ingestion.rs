@@ -5,7 +5,7 @@
 //! `cargo bench -p e2e --bench ingestion` (needs RabbitMQ; `scripts/services.sh` starts it).
 //! `ALTO_BENCH_MESSAGES` (default 100000) and `ALTO_BENCH_ROUNDS` (default 3) size the run.
 
-use autoscaler::MemberWindows;
+use autoscaler::{Metric, MetricWindows, WindowConfig};
 use futures_lite::StreamExt;
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ExchangeDeclareOptions,
@@ -170,7 +170,7 @@ async fn through_the_bus(events: &[Event]) -> f64 {
         .expect("subscribe");
     let start = Instant::now();
     let consuming = tokio::spawn(async move {
-        let mut windows: HashMap<String, MemberWindows> = HashMap::with_capacity(MEMBERS);
+        let mut windows: HashMap<String, MetricWindows> = HashMap::with_capacity(MEMBERS);
         let mut got = 0;
         while got < n {
             match tokio::time::timeout(Duration::from_secs(30), sub.next()).await {
@@ -178,13 +178,8 @@ async fn through_the_bus(events: &[Event]) -> f64 {
                     if let Event::MemberHealthStatsEvent(s) = &d.event {
                         let w = windows
                             .entry(s.member.member_id.clone())
-                            .or_insert_with(|| MemberWindows::new(60.0));
-                        w.apply(
-                            s.timestamp as f64 / 1000.0,
-                            s.load_average,
-                            s.memory_consumption,
-                            s.requests_in_flight,
-                        );
+                            .or_insert_with(|| MetricWindows::new(WindowConfig::default()));
+                        apply(w, s.timestamp as f64 / 1000.0, s);
                     }
                     got += 1;
                 }
@@ -204,6 +199,20 @@ async fn through_the_bus(events: &[Event]) -> f64 {
     n as f64 / elapsed.as_secs_f64()
 }
 
+/// One health message into a member's windows (absent metrics stay absent), as the
+/// controller does.
+fn apply(w: &mut MetricWindows, time: f64, s: &MemberHealthStatsEvent) {
+    for (metric, value) in [
+        (Metric::LoadAverage, s.load_average),
+        (Metric::MemoryConsumption, s.memory_consumption),
+        (Metric::RequestsInFlight, s.requests_in_flight),
+    ] {
+        if let Some(v) = value {
+            w.apply(metric, time, v);
+        }
+    }
+}
+
 /// Stats applied per second to in-memory windows (one core, no I/O, no decoding).
 fn apply_rate(n: usize) -> f64 {
     let samples: Vec<(usize, f64, f64, f64, f64)> = (0..n)
@@ -217,16 +226,21 @@ fn apply_rate(n: usize) -> f64 {
             )
         })
         .collect();
-    let mut windows: Vec<MemberWindows> = (0..MEMBERS).map(|_| MemberWindows::new(60.0)).collect();
+    let mut windows: Vec<MetricWindows> = (0..MEMBERS)
+        .map(|_| MetricWindows::new(WindowConfig::default()))
+        .collect();
     let start = Instant::now();
     for &(m, t, l, mem, r) in &samples {
-        windows[m].apply(t, Some(l), Some(mem), Some(r));
+        let w = &mut windows[m];
+        w.apply(Metric::LoadAverage, t, l);
+        w.apply(Metric::MemoryConsumption, t, mem);
+        w.apply(Metric::RequestsInFlight, t, r);
     }
     let elapsed = start.elapsed();
     // Keep the work observable so it is not optimised away.
     let check: f64 = windows
         .iter()
-        .filter_map(|w| w.load_average.values())
+        .filter_map(|w| w.stats(Metric::LoadAverage))
         .map(|v| v.average)
         .sum();
     assert!(check.is_finite());
