@@ -199,7 +199,8 @@ impl Default for SimOptions {
 }
 
 /// The cluster at one tick.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SimPoint {
     pub time: f64,
     /// Members that count (pending + Active) after the tick's actions.
@@ -209,7 +210,8 @@ pub struct SimPoint {
 }
 
 /// A decision worth reporting: one that acted, or whose reason changed in kind.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SimEvent {
     pub time: f64,
     pub members_before: u32,
@@ -221,7 +223,8 @@ pub struct SimEvent {
 }
 
 /// The outcome of a simulation.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SimReport {
     pub cluster_min: u32,
     pub cluster_max: u32,

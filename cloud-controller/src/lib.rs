@@ -12,5 +12,6 @@ pub mod error;
 pub mod model;
 pub mod naming;
 pub mod payload;
+pub mod simulate;
 
 pub use error::{ControllerError, Result};

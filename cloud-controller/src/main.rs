@@ -48,6 +48,30 @@ enum Command {
         /// A file or a directory of XML documents.
         path: PathBuf,
     },
+    /// Replay a health trace through the autoscaler's decision code (no cloud, bus or database).
+    ///
+    /// The trace is CSV `time,target,metric,value` (docs/AUTOSCALER.md); examples in
+    /// conf/traces/. Prints the member count over time and every decision's reason.
+    Simulate {
+        /// Autoscale policy document (XML).
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+        /// Deployment policy document (XML) with inline partitions.
+        #[arg(long, value_name = "FILE")]
+        deployment_policy: PathBuf,
+        /// Health trace (CSV).
+        #[arg(long, value_name = "FILE")]
+        trace: PathBuf,
+        /// Simulated seconds from a start request until the member is Active.
+        #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+        boot_seconds: f64,
+        /// Simulated seconds between two evaluations.
+        #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+        tick_seconds: f64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -190,6 +214,40 @@ async fn main() -> ExitCode {
             exit(run_server(args.server, args.database_url, password, false).await)
         }
         Command::Validate { path } => validate(&path),
+        Command::Simulate {
+            policy,
+            deployment_policy,
+            trace,
+            boot_seconds,
+            tick_seconds,
+            json,
+        } => {
+            let options = autoscaler::SimOptions {
+                boot_seconds,
+                tick_seconds,
+                ..autoscaler::SimOptions::default()
+            };
+            match cloud_controller::simulate::run(&policy, &deployment_policy, &trace, &options) {
+                Ok(report) if json => match serde_json::to_string_pretty(&report) {
+                    Ok(text) => {
+                        println!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(1)
+                    }
+                },
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Client(command) => match cli::run(&cli.conn, command).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
