@@ -18,7 +18,10 @@ use alto_registry::{
     Cluster, ClusterStatus, DefinitionKind, Member, NewCluster, NewMember, NewSubscription,
     NewTenant, Registry, RegistryError, SubscriptionStatus, Transition,
 };
-use autoscaler::{Action, ClusterView, MemberView};
+use autoscaler::{
+    DecisionRecord, EvaluationInput, FailureClass, MemberStatus, Metric, ScalingAction,
+    ScalingSettings,
+};
 use iaas::{
     DriverContext, DriverRegistry, ErrorClass, Iaas, InstanceFilter, InstanceSpec,
     MANAGED_BY_VALUE, TAG_CLUSTER_ID, TAG_MANAGED_BY, TAG_MEMBER_ID,
@@ -31,7 +34,7 @@ use messaging::events::{
     TopologyService,
 };
 use messaging::{Bus, Event, MemberState, QueueKind, SubscriptionSpec};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -83,17 +86,6 @@ impl ControllerOptions {
     }
 }
 
-/// Exponential backoff of a partition after failed starts.
-#[derive(Debug, Clone)]
-struct Backoff {
-    failures: u32,
-    until: Instant,
-    reason: String,
-}
-
-/// Start failures back a partition off for 1 s, 2 s, 4 s, ... up to this.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
 pub struct Controller {
     registry: Registry,
     bus: Arc<dyn Bus>,
@@ -116,7 +108,14 @@ pub struct Controller {
     starting: Mutex<HashSet<String>>,
     /// When each member was asked to clean up (for the termination-pending timeout).
     cleanup_sent: Mutex<HashMap<String, Instant>>,
-    backoff: Mutex<HashMap<(String, String), Backoff>>,
+    /// Per cluster: the health windows of its members.
+    health: Mutex<HashMap<String, autoscaler::ClusterHealth>>,
+    /// Per cluster: what its evaluations remember (cooldowns, stabilization, backoff).
+    scaling: Mutex<HashMap<String, autoscaler::ScalingMemory>>,
+    /// Per cluster: the most recent decision records, oldest first.
+    decisions: Mutex<HashMap<String, VecDeque<DecisionRecord>>>,
+    /// When a health stat last woke the reconcile loop (event-driven evaluation, rate-limited).
+    last_health_wake: Mutex<Instant>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -269,7 +268,10 @@ impl Controller {
             wake: Notify::new(),
             starting: Mutex::new(HashSet::new()),
             cleanup_sent: Mutex::new(HashMap::new()),
-            backoff: Mutex::new(HashMap::new()),
+            health: Mutex::new(HashMap::new()),
+            scaling: Mutex::new(HashMap::new()),
+            decisions: Mutex::new(HashMap::new()),
+            last_health_wake: Mutex::new(Instant::now()),
             tasks: Mutex::new(Vec::new()),
         });
 
@@ -1051,9 +1053,51 @@ impl Controller {
             };
             if let Event::MemberHealthStatsEvent(stats) = &delivery.event {
                 controller.heard_from(&stats.member.member_id);
+                controller.apply_health(stats);
             }
             let _ = delivery.ack().await;
         }
+    }
+
+    /// Feed one stat into its cluster's windows (by arrival time: agents' clocks may differ) and
+    /// wake the evaluation, at most every `HEALTH_WAKE_INTERVAL`.
+    fn apply_health(&self, stats: &messaging::events::MemberHealthStatsEvent) {
+        let now = now_secs();
+        if let Ok(mut health) = self.health.lock() {
+            if let Some(cluster) = health.get_mut(&stats.member.cluster_id) {
+                for (metric, value) in [
+                    (Metric::LoadAverage, stats.load_average),
+                    (Metric::MemoryConsumption, stats.memory_consumption),
+                    (Metric::RequestsInFlight, stats.requests_in_flight),
+                ] {
+                    if let Some(v) = value {
+                        cluster.apply_member(&stats.member.member_id, metric, now, v);
+                    }
+                }
+            }
+        }
+        if let Ok(mut last) = self.last_health_wake.lock() {
+            if last.elapsed() >= HEALTH_WAKE_INTERVAL {
+                *last = Instant::now();
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    /// The recent decision records of a cluster the principal may see, oldest first.
+    pub async fn cluster_decisions(
+        &self,
+        p: &Principal,
+        cluster_id: &str,
+    ) -> Result<Vec<DecisionRecord>> {
+        // Same visibility as the cluster itself (another tenant's cluster is a 404).
+        self.get_cluster(p, cluster_id).await?;
+        Ok(self
+            .decisions
+            .lock()
+            .ok()
+            .and_then(|d| d.get(cluster_id).map(|q| q.iter().cloned().collect()))
+            .unwrap_or_default())
     }
 
     /// CompleteTopologyEvent at start, every topology interval and on request.
@@ -1160,28 +1204,6 @@ impl Controller {
         up
     }
 
-    /// Members that reported once and then went silent past the fault timeout. Members never
-    /// heard from in this process get a full timeout from now.
-    fn silent_members<'a>(&self, members: &'a [Member]) -> Vec<&'a Member> {
-        let Ok(mut heard) = self.last_heard.lock() else {
-            return Vec::new();
-        };
-        let now = Instant::now();
-        members
-            .iter()
-            .filter(|m| {
-                matches!(
-                    m.state,
-                    MemberState::Starting | MemberState::Active | MemberState::InMaintenance
-                )
-            })
-            .filter(|m| {
-                let last = *heard.entry(m.member_id.clone()).or_insert(now);
-                now.duration_since(last) >= self.fault_timeout
-            })
-            .collect()
-    }
-
     async fn reconcile_loop(this: std::sync::Weak<Controller>) {
         loop {
             let Some(controller) = this.upgrade() else {
@@ -1215,7 +1237,25 @@ impl Controller {
         Ok(())
     }
 
-    /// Keep the deployment policy's minimum started across its partitions.
+    /// The autoscale policy's thresholds and the controller's timeouts as scaling settings.
+    fn scaling_settings(&self, autoscale_policy: &str) -> ScalingSettings {
+        let thresholds = self
+            .config_read()
+            .ok()
+            .and_then(|c| {
+                c.autoscale_policies
+                    .iter()
+                    .find(|p| p.id == autoscale_policy)
+                    .map(|p| convert::autoscale_policy(p).load_thresholds)
+            })
+            .unwrap_or_default();
+        let mut settings = ScalingSettings::new(thresholds);
+        settings.fault_timeout_seconds = self.fault_timeout.as_secs_f64();
+        settings
+    }
+
+    /// Evaluate one cluster with the autoscaler (minimum, faults, expiry, scaling by load),
+    /// keep the decision record, and carry out its actions.
     async fn reconcile_minimum(&self, cluster: &Cluster) -> Result<()> {
         let (cartridge, policy) = match self
             .resolve(&cluster.service_name, &cluster.deployment_policy)
@@ -1226,116 +1266,269 @@ impl Controller {
                 return Ok(());
             }
         };
+        let settings = self.scaling_settings(&cluster.autoscale_policy);
         let id = cluster.cluster_id.clone();
-        let mut members = self.db(move |r| r.list_members(&id, false)).await?;
-        let faulty: Vec<Member> = if self.bus_is_up().await {
-            self.silent_members(&members).into_iter().cloned().collect()
-        } else {
-            Vec::new()
-        };
-        if !faulty.is_empty() {
-            for member in &faulty {
-                // Its agent is gone: nobody will clean up, so terminate at once; the minimum
-                // rule below replaces it.
-                let reason = format!(
-                    "faulty: nothing heard for {}s",
-                    self.fault_timeout.as_secs()
-                );
-                tracing::warn!(member = %member.member_id, %reason, "member faulty");
-                self.terminate_member(member, &reason).await;
-                if let Ok(mut heard) = self.last_heard.lock() {
-                    heard.remove(&member.member_id);
+        let members = self.db(move |r| r.list_members(&id, false)).await?;
+        self.expire_scale_down_cleanups(&members).await;
+        let bus_up = self.bus_is_up().await;
+        let now = now_secs();
+        let statuses = self.member_statuses(&cluster.cluster_id, &members, &settings, bus_up, now);
+        let memory = self
+            .scaling
+            .lock()
+            .map_err(internal)?
+            .entry(cluster.cluster_id.clone())
+            .or_default()
+            .clone();
+        let record = autoscaler::evaluate(
+            &EvaluationInput {
+                cluster_id: &cluster.cluster_id,
+                deployment_policy: &policy,
+                settings: &settings,
+                members: &statuses,
+                network_partition_health: &[],
+            },
+            &memory,
+            now,
+        );
+        if let Ok(mut decisions) = self.decisions.lock() {
+            let queue = decisions.entry(cluster.cluster_id.clone()).or_default();
+            // Keep what changed: an unchanged "within thresholds" every pass would push the
+            // interesting records out.
+            let same = queue.back().is_some_and(|last: &DecisionRecord| {
+                last.reason == record.reason && record.actions().is_empty()
+            });
+            if !same {
+                queue.push_back(record.clone());
+                while queue.len() > DECISIONS_KEPT {
+                    queue.pop_front();
                 }
             }
-            let id = cluster.cluster_id.clone();
-            members = self.db(move |r| r.list_members(&id, false)).await?;
         }
-        let view = ClusterView {
-            cluster_id: cluster.cluster_id.clone(),
-            members: members
-                .iter()
-                .map(|m| MemberView {
-                    member_id: m.member_id.clone(),
-                    network_partition_id: m.network_partition_id.clone(),
-                    partition_id: m.partition_id.clone(),
-                    state: m.state,
-                })
-                .collect(),
-        };
-        let decision = autoscaler::minimum_members(&view, &policy);
+        // The one place that actuates; `actions()` is empty for a dry run.
+        for action in record.actions() {
+            self.actuate(cluster, &cartridge, &members, action).await?;
+        }
+        if let Ok(mut scaling) = self.scaling.lock() {
+            if let Some(memory) = scaling.get_mut(&cluster.cluster_id) {
+                memory.commit(&record, &settings);
+            }
+        }
         let active = members
             .iter()
             .filter(|m| m.state == MemberState::Active)
             .count() as u32;
         if cluster.status == ClusterStatus::Created
-            && decision.actions.is_empty()
+            && record.planned_actions().is_empty()
             && active >= policy.min()
         {
             let id = cluster.cluster_id.clone();
             self.db(move |r| r.set_cluster_status(&id, ClusterStatus::Active))
                 .await?;
         }
-        for action in decision.actions {
-            let Action::StartMember {
+        Ok(())
+    }
+
+    /// What the evaluation needs to know of each live member.
+    fn member_statuses(
+        &self,
+        cluster_id: &str,
+        members: &[Member],
+        settings: &ScalingSettings,
+        bus_up: bool,
+        now: f64,
+    ) -> Vec<MemberStatus> {
+        let leaving: HashSet<String> = self
+            .cleanup_sent
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut health = self.health.lock().ok();
+        let cluster_health = health.as_mut().map(|h| {
+            h.entry(cluster_id.to_string())
+                .or_insert_with(|| autoscaler::ClusterHealth::new(settings.window_config()))
+        });
+        let mut heard = self.last_heard.lock().ok();
+        let mut statuses = Vec::with_capacity(members.len());
+        let mut windows = cluster_health;
+        if let Some(w) = windows.as_mut() {
+            w.expire(now);
+        }
+        for m in members {
+            if let Some(w) = windows.as_mut() {
+                w.track_member(&m.member_id, &m.network_partition_id);
+            }
+            let stats = windows
+                .as_ref()
+                .and_then(|w| w.member(&m.member_id))
+                .map(|w| w.all_stats())
+                .unwrap_or_default();
+            // Members first seen by this process get a full fault timeout from now, and while
+            // the bus is down silence proves nothing.
+            let last_heard_at = if bus_up {
+                heard.as_mut().map(|h| {
+                    let at = *h.entry(m.member_id.clone()).or_insert_with(Instant::now);
+                    now - at.elapsed().as_secs_f64()
+                })
+            } else {
+                Some(now)
+            };
+            statuses.push(MemberStatus {
+                member_id: m.member_id.clone(),
+                network_partition_id: m.network_partition_id.clone(),
+                partition_id: m.partition_id.clone(),
+                // A member asked to clean up is on its way out.
+                state: if leaving.contains(&m.member_id) && m.state == MemberState::Active {
+                    MemberState::InMaintenance
+                } else {
+                    m.state
+                },
+                started_at: m.created_at as f64 / 1000.0,
+                state_since: m.updated_at as f64 / 1000.0,
+                health: stats,
+                last_heard_at,
+            });
+        }
+        statuses
+    }
+
+    async fn actuate(
+        &self,
+        cluster: &Cluster,
+        cartridge: &Cartridge,
+        members: &[Member],
+        action: &ScalingAction,
+    ) -> Result<()> {
+        let member = |id: &str| members.iter().find(|m| m.member_id == id);
+        match action {
+            ScalingAction::StartMember {
                 network_partition_id,
                 partition_id,
                 provider_type,
-            } = action;
-            if let Some(backoff) = self.backoff_of(&cluster.cluster_id, &partition_id) {
-                tracing::debug!(cluster = %cluster.cluster_id, partition = %partition_id, reason = %backoff.reason, "partition backed off");
-                continue;
+                ..
+            } => {
+                self.start_member(
+                    cluster,
+                    cartridge,
+                    network_partition_id,
+                    partition_id,
+                    provider_type,
+                )
+                .await?;
             }
-            self.start_member(
-                cluster,
-                &cartridge,
-                &network_partition_id,
-                &partition_id,
-                &provider_type,
-            )
-            .await?;
+            ScalingAction::TerminateMember { member_id, .. } => {
+                if let Some(m) = member(member_id) {
+                    self.request_cleanup(m, "scaled down").await?;
+                }
+            }
+            ScalingAction::MarkFaulty {
+                member_id,
+                silent_seconds,
+                ..
+            } => {
+                if let Some(m) = member(member_id) {
+                    let reason = format!("faulty: silent {:.0}s", silent_seconds);
+                    tracing::warn!(member = %member_id, %reason, "member faulty");
+                    // Its agent is gone: nobody would clean up, so terminate at once.
+                    self.terminate_member(m, &reason).await;
+                    if let Ok(mut heard) = self.last_heard.lock() {
+                        heard.remove(member_id);
+                    }
+                }
+            }
+            ScalingAction::ExpirePending {
+                member_id,
+                pending_seconds,
+                ..
+            } => {
+                if let Some(m) = member(member_id) {
+                    let reason = format!("expired: not Active after {:.0}s", pending_seconds);
+                    self.terminate_member(m, &reason).await;
+                }
+            }
         }
         Ok(())
     }
 
-    fn backoff_of(&self, cluster_id: &str, partition_id: &str) -> Option<Backoff> {
-        let map = self.backoff.lock().ok()?;
-        map.get(&(cluster_id.to_string(), partition_id.to_string()))
-            .filter(|b| b.until > Instant::now())
-            .cloned()
+    /// Graceful removal of a member whose agent reported: record why, ask it to clean up;
+    /// ReadyToShutdown (or the termination timeout) terminates it.
+    async fn request_cleanup(&self, member: &Member, reason: &str) -> Result<()> {
+        let already = self
+            .cleanup_sent
+            .lock()
+            .map(|m| m.contains_key(&member.member_id))
+            .unwrap_or(false);
+        if already {
+            return Ok(());
+        }
+        if matches!(
+            member.state,
+            MemberState::Created | MemberState::Initialized
+        ) {
+            self.terminate_member(member, reason).await;
+            return Ok(());
+        }
+        let (id, why) = (member.member_id.clone(), reason.to_string());
+        self.db(move |r| r.set_termination_reason(&id, &why))
+            .await?;
+        if let Ok(mut m) = self.cleanup_sent.lock() {
+            m.insert(member.member_id.clone(), Instant::now());
+        }
+        self.publish(&Event::InstanceCleanupMemberEvent(
+            InstanceCleanupMemberEvent {
+                member_id: member.member_id.clone(),
+            },
+        ))
+        .await;
+        Ok(())
     }
 
+    /// Members asked to clean up that did not answer within the termination timeout.
+    async fn expire_scale_down_cleanups(&self, members: &[Member]) {
+        let overdue: Vec<&Member> = {
+            let Ok(sent) = self.cleanup_sent.lock() else {
+                return;
+            };
+            members
+                .iter()
+                .filter(|m| {
+                    sent.get(&m.member_id)
+                        .is_some_and(|at| at.elapsed() >= self.termination_timeout)
+                })
+                .collect()
+        };
+        for member in overdue {
+            tracing::warn!(member = %member.member_id, "no ReadyToShutdown before the termination timeout; terminating anyway");
+            self.terminate_member(member, "termination timeout").await;
+        }
+    }
+
+    /// A start's outcome goes to the cluster's backoff, which the next evaluation honours
+    /// (per error class; a rate limit's retry-after is kept).
     fn record_start_result(
         &self,
         cluster_id: &str,
         partition_id: &str,
         error: Option<&iaas::IaasError>,
     ) {
-        let Ok(mut map) = self.backoff.lock() else {
+        let Ok(mut scaling) = self.scaling.lock() else {
             return;
         };
-        let key = (cluster_id.to_string(), partition_id.to_string());
+        let backoff = &mut scaling.entry(cluster_id.to_string()).or_default().backoff;
         match error {
-            None => {
-                map.remove(&key);
-            }
+            None => backoff.record_success(partition_id),
             Some(e) => {
-                let failures = map.get(&key).map(|b| b.failures + 1).unwrap_or(1);
-                let exponential =
-                    Duration::from_secs(1u64 << failures.min(6).saturating_sub(1)).min(MAX_BACKOFF);
-                let delay = match &e.class {
-                    ErrorClass::RateLimited {
-                        retry_after: Some(hint),
-                    } => (*hint).max(exponential),
-                    _ => exponential,
+                let (class, retry_after) = match &e.class {
+                    ErrorClass::Quota => (FailureClass::Quota, None),
+                    ErrorClass::Capacity => (FailureClass::Capacity, None),
+                    ErrorClass::RateLimited { retry_after } => (
+                        FailureClass::RateLimited,
+                        retry_after.map(|d| d.as_secs_f64()),
+                    ),
+                    ErrorClass::Auth => (FailureClass::Auth, None),
+                    _ => (FailureClass::Other, None),
                 };
-                map.insert(
-                    key,
-                    Backoff {
-                        failures,
-                        until: Instant::now() + delay,
-                        reason: format!("{}", e.class),
-                    },
-                );
+                backoff.record_failure(partition_id, class, now_secs(), retry_after);
             }
         }
     }
@@ -1649,6 +1842,19 @@ impl Controller {
         }
         Ok(())
     }
+}
+
+/// Decision records kept per cluster.
+const DECISIONS_KEPT: usize = 100;
+/// A health stat wakes the evaluation at most this often (event-driven, rate-limited).
+const HEALTH_WAKE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Wall-clock seconds since the Unix epoch (the autoscaler's clock).
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// A cluster as topology events carry it.

@@ -19,3 +19,13 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(controller.get_cluster(&caller.0, &cluster_id).await?))
 }
+
+/// The cluster's recent decision records, oldest first (what the autoscaler saw, predicted,
+/// required and did, and why).
+pub async fn decisions(
+    controller: web::Data<Controller>,
+    caller: Caller,
+    cluster_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(controller.cluster_decisions(&caller.0, &cluster_id).await?))
+}

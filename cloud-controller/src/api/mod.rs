@@ -11,6 +11,7 @@
 //! | `GET /api/subscriptions`, `POST /api/subscriptions` | the caller's subscriptions; subscribe → 201 |
 //! | `DELETE /api/subscriptions/{alias}` | unsubscribe → 202 (`Unsubscribing`) |
 //! | `GET /api/clusters`, `GET /api/clusters/{clusterId}` | the caller's clusters with members |
+//! | `GET /api/clusters/{clusterId}/decisions` | the cluster's recent autoscaler decision records, oldest first |
 //!
 //! Errors: `{"status", "message", "problems"?}` with the status of [`ControllerError::status`]
 //! (plus 404/405 for unknown routes and methods, 413 for bodies over [`MAX_BODY_BYTES`]).
@@ -103,6 +104,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/clusters/{clusterId}")
                         .route(web::get().to(clusters::get))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/clusters/{clusterId}/decisions")
+                        .route(web::get().to(clusters::decisions))
                         .default_service(web::to(method_not_allowed)),
                 ),
         )

@@ -78,6 +78,14 @@ pub enum Command {
     },
     /// List the caller's clusters.
     ListClusters,
+    /// Show the autoscaler's recent decisions for a subscription's cluster, with their reasons.
+    Explain {
+        /// The subscription alias.
+        alias: String,
+        /// How many of the most recent decisions to show.
+        #[arg(long, default_value_t = 20)]
+        last: usize,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -269,12 +277,7 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
             output(json_out, &v, || render::subscriptions(&v).to_string());
         }
         Command::ListMembers { alias } => {
-            let subs = client.get(&["api", "subscriptions"]).await?;
-            let sub = items(&subs)
-                .into_iter()
-                .find(|s| s["alias"].as_str() == Some(alias.as_str()))
-                .ok_or_else(|| CliError::Other(format!("no subscription with alias {alias}")))?;
-            let cluster_id = render::field(sub, &["clusterId"]);
+            let cluster_id = cluster_of(&client, &alias).await?;
             let cluster = client.get(&["api", "clusters", &cluster_id]).await?;
             let members = cluster
                 .get("members")
@@ -286,8 +289,32 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
             let v = client.get(&["api", "clusters"]).await?;
             output(json_out, &v, || render::clusters(&v).to_string());
         }
+        Command::Explain { alias, last } => {
+            let cluster_id = cluster_of(&client, &alias).await?;
+            let v = client
+                .get(&["api", "clusters", &cluster_id, "decisions"])
+                .await?;
+            let all = items(&v);
+            let recent = Value::Array(
+                all[all.len().saturating_sub(last)..]
+                    .iter()
+                    .map(|d| (*d).clone())
+                    .collect(),
+            );
+            output(json_out, &recent, || render::decisions(&recent).to_string());
+        }
     }
     Ok(())
+}
+
+/// The cluster id of the caller's subscription `alias`.
+async fn cluster_of(client: &Client, alias: &str) -> Result<String, CliError> {
+    let subs = client.get(&["api", "subscriptions"]).await?;
+    let sub = items(&subs)
+        .into_iter()
+        .find(|s| s["alias"].as_str() == Some(alias))
+        .ok_or_else(|| CliError::Other(format!("no subscription with alias {alias}")))?;
+    Ok(render::field(sub, &["clusterId"]))
 }
 
 /// Print an error as `error: MESSAGE` and each problem line on stderr.

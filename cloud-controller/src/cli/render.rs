@@ -257,3 +257,47 @@ pub fn members(v: &Value) -> Table {
     }
     t
 }
+
+/// Decision records (`alto explain`): one row per record, newest last.
+pub fn decisions(v: &Value) -> Table {
+    let mut t = table(&[
+        "Time (UTC)",
+        "Active",
+        "Pending",
+        "Required",
+        "Actions",
+        "Reason",
+    ]);
+    for d in list(v) {
+        let time = d.get("time").and_then(Value::as_f64).unwrap_or(0.0);
+        let secs_of_day = (time.rem_euclid(86_400.0)) as u64;
+        let actions: Vec<String> = list(d.get("actions").unwrap_or(&Value::Null))
+            .iter()
+            .map(|a| {
+                let kind = field(a, &["action"]);
+                match a.get("memberId").and_then(Value::as_str) {
+                    Some(member) => format!("{kind} {member}"),
+                    None => format!("{kind} in {}", field(a, &["partitionId"])),
+                }
+            })
+            .collect();
+        t.add_row(vec![
+            format!(
+                "{:02}:{:02}:{:02}",
+                secs_of_day / 3600,
+                secs_of_day / 60 % 60,
+                secs_of_day % 60
+            ),
+            field(d.get("members").unwrap_or(&Value::Null), &["active"]),
+            field(d.get("members").unwrap_or(&Value::Null), &["pending"]),
+            field(d, &["required"]),
+            if actions.is_empty() {
+                "-".to_string()
+            } else {
+                actions.join(", ")
+            },
+            field(d, &["reason"]),
+        ]);
+    }
+    t
+}
