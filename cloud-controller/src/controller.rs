@@ -62,6 +62,9 @@ pub struct ControllerOptions {
     pub fault_timeout: Duration,
     /// Period of the CompleteTopologyEvent (also sent at start and on request).
     pub topology_interval: Duration,
+    /// The autoscaler's tunables (cooldowns, stabilization, timeouts, dry-run); each cluster's
+    /// thresholds come from its autoscale policy and the fault timeout from `fault_timeout`.
+    pub scaling: ScalingSettings,
 }
 
 impl ControllerOptions {
@@ -82,6 +85,7 @@ impl ControllerOptions {
             termination_timeout: Duration::from_secs(60),
             fault_timeout: Duration::from_secs(60),
             topology_interval: Duration::from_secs(60),
+            scaling: ScalingSettings::default(),
         }
     }
 }
@@ -98,6 +102,7 @@ pub struct Controller {
     termination_timeout: Duration,
     fault_timeout: Duration,
     topology_interval: Duration,
+    scaling_template: ScalingSettings,
     /// When each member was last heard from (health stat or status event). Members are
     /// entered on first sight, so a controller restart gives every member a full timeout.
     last_heard: Mutex<HashMap<String, Instant>>,
@@ -263,6 +268,7 @@ impl Controller {
             termination_timeout: opts.termination_timeout,
             fault_timeout: opts.fault_timeout,
             topology_interval: opts.topology_interval,
+            scaling_template: opts.scaling,
             last_heard: Mutex::new(HashMap::new()),
             bus_was_up: std::sync::atomic::AtomicBool::new(true),
             wake: Notify::new(),
@@ -1249,7 +1255,8 @@ impl Controller {
                     .map(|p| convert::autoscale_policy(p).load_thresholds)
             })
             .unwrap_or_default();
-        let mut settings = ScalingSettings::new(thresholds);
+        let mut settings = self.scaling_template.clone();
+        settings.thresholds = thresholds;
         settings.fault_timeout_seconds = self.fault_timeout.as_secs_f64();
         settings
     }

@@ -142,6 +142,9 @@ struct ServerArgs {
         value_name = "SECS"
     )]
     termination_timeout: f64,
+    /// Autoscaler dry run: every decision is recorded (see `alto explain`), none is carried out.
+    #[arg(long, env = "ALTO_AUTOSCALER_DRY_RUN")]
+    autoscaler_dry_run: bool,
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {
@@ -323,6 +326,7 @@ async fn run_server(
     });
     opts.fault_timeout = seconds("fault-timeout", args.fault_timeout)?;
     opts.termination_timeout = seconds("termination-timeout", args.termination_timeout)?;
+    opts.scaling.dry_run = args.autoscaler_dry_run;
     let controller = match Controller::start(opts).await {
         Ok(controller) => controller,
         Err(ControllerError::Invalid(lines)) => {
