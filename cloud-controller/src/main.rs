@@ -519,6 +519,29 @@ mod tests {
     }
 
     #[test]
+    fn simulate_takes_its_three_files() {
+        let cli = parse(&[
+            "simulate",
+            "--policy",
+            "p.xml",
+            "--deployment-policy",
+            "d.xml",
+            "--trace",
+            "t.csv",
+        ])
+        .unwrap();
+        assert!(
+            matches!(cli.command, Command::Simulate { ref trace, boot_seconds, .. } if trace == Path::new("t.csv") && boot_seconds == 60.0)
+        );
+        assert_eq!(
+            parse(&["simulate", "--policy", "p.xml"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+    }
+
+    #[test]
     fn validate_and_client_commands_share_the_command_line() {
         assert!(
             matches!(parse(&["validate", "conf"]).unwrap().command, Command::Validate { ref path } if path == Path::new("conf"))

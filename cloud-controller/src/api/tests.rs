@@ -426,6 +426,28 @@ async fn tenants_are_isolated_and_aliases_unique() {
     assert_error(status, &body, 404);
     let (status, _, body) = send!(&app, delete("/api/subscriptions/shop", a.clone()));
     assert_error(status, &body, 404);
+    let decisions = format!("/api/clusters/{cluster_id}/decisions");
+    let (status, _, body) = send!(&app, get(&decisions, a.clone()));
+    assert_error(status, &body, 404);
+
+    // B's cluster has decision records, with the reason and the actions of each.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let records = loop {
+        let (status, _, body) = send!(&app, get(&decisions, b.clone()));
+        assert_eq!(status, 200, "{body}");
+        if body.as_array().is_some_and(|a| !a.is_empty()) || std::time::Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let first = &records[0];
+    assert_eq!(first["clusterId"], cluster_id.as_str(), "{first}");
+    assert!(
+        first["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{first}"
+    );
+    assert!(first["actions"].is_array(), "{first}");
+    assert!(first["networkPartitions"].is_array(), "{first}");
 
     // B still has it, and sees its cluster.
     let (status, _, subs) = send!(&app, get("/api/subscriptions", b.clone()));

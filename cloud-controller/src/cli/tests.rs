@@ -78,6 +78,9 @@ fn global_options_go_before_or_after_the_command() {
     assert_eq!(cli.conn.user, "boss@acme");
     assert_eq!(cli.conn.password.as_deref(), Some("pw"));
     assert!(cli.conn.json);
+    let cli = ok(&["explain", "shop", "--last", "5"]);
+    assert!(matches!(cli.command, Command::Explain { ref alias, last: 5 } if alias == "shop"));
+    usage_error(&["explain"]);
     let cli = ok(&["list-members", "shop", "--json", "--url", "http://x:2"]);
     assert!(cli.conn.json);
     assert_eq!(cli.conn.url, "http://x:2");
