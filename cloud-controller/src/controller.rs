@@ -121,6 +121,9 @@ pub struct Controller {
     decisions: Mutex<HashMap<String, VecDeque<DecisionRecord>>>,
     /// When a health stat last woke the reconcile loop (event-driven evaluation, rate-limited).
     last_health_wake: Mutex<Instant>,
+    health_wake_pending: std::sync::atomic::AtomicBool,
+    /// A weak handle on itself, for tasks the controller spawns.
+    me: std::sync::Weak<Controller>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -258,7 +261,7 @@ impl Controller {
             .await
             .map_err(internal)?;
 
-        let controller = Arc::new(Controller {
+        let controller = Arc::new_cyclic(|me| Controller {
             registry,
             bus: opts.bus,
             config: RwLock::new(config),
@@ -278,6 +281,8 @@ impl Controller {
             scaling: Mutex::new(HashMap::new()),
             decisions: Mutex::new(HashMap::new()),
             last_health_wake: Mutex::new(Instant::now()),
+            health_wake_pending: std::sync::atomic::AtomicBool::new(false),
+            me: me.clone(),
             tasks: Mutex::new(Vec::new()),
         });
 
@@ -1082,11 +1087,35 @@ impl Controller {
                 }
             }
         }
-        if let Ok(mut last) = self.last_health_wake.lock() {
-            if last.elapsed() >= HEALTH_WAKE_INTERVAL {
-                *last = Instant::now();
-                self.wake.notify_one();
-            }
+        self.wake_for_health();
+    }
+
+    /// Wake the evaluation now, or, when it was woken less than `HEALTH_WAKE_INTERVAL` ago, once
+    /// that interval is over (one delayed wake at a time): a stat never waits for the periodic
+    /// pass.
+    fn wake_for_health(&self) {
+        use std::sync::atomic::Ordering;
+        let Ok(mut last) = self.last_health_wake.lock() else {
+            return;
+        };
+        let elapsed = last.elapsed();
+        if elapsed >= HEALTH_WAKE_INTERVAL {
+            *last = Instant::now();
+            drop(last);
+            self.wake.notify_one();
+        } else if !self.health_wake_pending.swap(true, Ordering::SeqCst) {
+            let delay = HEALTH_WAKE_INTERVAL - elapsed;
+            let weak = self.me.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if let Some(c) = weak.upgrade() {
+                    c.health_wake_pending.store(false, Ordering::SeqCst);
+                    if let Ok(mut last) = c.last_health_wake.lock() {
+                        *last = Instant::now();
+                    }
+                    c.wake.notify_one();
+                }
+            });
         }
     }
 

@@ -38,6 +38,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify, RwLock};
 
+/// Unacknowledged stats a lossy consumer may hold (acks go out every quarter of it).
+const LOSSY_PREFETCH: u16 = 1024;
+
 /// Routing-key prefix of health statistics (our design; Stratos used a Thrift stream).
 pub const HEALTH_PREFIX: &str = "health.";
 
@@ -489,10 +492,9 @@ async fn consume(
                     ..QueueDeclareOptions::default()
                 },
                 true,
-                inner
-                    .config
-                    .prefetch
-                    .min(u16::try_from(capacity.max(1)).unwrap_or(u16::MAX)),
+                // Stats are small and acknowledged in batches: a deeper window keeps the
+                // broker streaming (bounded by the queue's own cap).
+                LOSSY_PREFETCH.min(u16::try_from(capacity.max(1)).unwrap_or(u16::MAX)),
             )
         }
     };
