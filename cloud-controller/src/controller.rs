@@ -1539,6 +1539,83 @@ impl Controller {
         }
     }
 
+    /// `quota.vm` of the provider (live members on it, all tenants) and its per-tenant override
+    /// `quota.vm.tenant.<tenantId>` (live members of that tenant on it). `Ok(Err(..))`: refused.
+    async fn check_vm_quota(
+        &self,
+        tenant_id: i64,
+        provider_type: &str,
+    ) -> Result<std::result::Result<(), iaas::IaasError>> {
+        let (global, per_tenant) = {
+            let config = self.config_read()?;
+            let props = config
+                .cloud_controller
+                .iter()
+                .flat_map(|cc| cc.iaas_providers.iter())
+                .find(|p| p.provider_type == provider_type)
+                .map(|p| convert::provider_spec(p).properties)
+                .unwrap_or_default();
+            let number = |key: &str| -> Result<Option<usize>> {
+                props
+                    .get(key)
+                    .map(|v| {
+                        v.trim().parse::<usize>().map_err(|_| {
+                            ControllerError::invalid(format!(
+                                "provider {provider_type}: property {key} must be a whole number, not {v:?}"
+                            ))
+                        })
+                    })
+                    .transpose()
+            };
+            (
+                number("quota.vm")?,
+                number(&format!("quota.vm.tenant.{tenant_id}"))?,
+            )
+        };
+        if global.is_none() && per_tenant.is_none() {
+            return Ok(Ok(()));
+        }
+        let provider = provider_type.to_string();
+        let (all, tenant) = self
+            .db(move |r| {
+                let (mut all, mut tenant) = (0usize, 0usize);
+                for cluster in r.list_clusters(None, false)? {
+                    for m in r.list_members(&cluster.cluster_id, false)? {
+                        if m.provider_type == provider && m.state != MemberState::Terminated {
+                            all += 1;
+                            if m.tenant_id == tenant_id {
+                                tenant += 1;
+                            }
+                        }
+                    }
+                }
+                Ok((all, tenant))
+            })
+            .await?;
+        let refuse = |message: String| {
+            Ok(Err(iaas::IaasError::new(
+                provider_type,
+                "start instance",
+                ErrorClass::Quota,
+                message,
+            )))
+        };
+        if let Some(limit) = per_tenant {
+            if tenant >= limit {
+                return refuse(format!(
+                    "quota.vm.tenant.{tenant_id} of provider {provider_type} reached ({tenant} of {limit} instances)"
+                ));
+            }
+        } else if let Some(limit) = global {
+            if all >= limit {
+                return refuse(format!(
+                    "quota.vm of provider {provider_type} reached ({all} of {limit} instances)"
+                ));
+            }
+        }
+        Ok(Ok(()))
+    }
+
     /// A start's outcome goes to the cluster's backoff, which the next evaluation honours
     /// (per error class; a rate limit's retry-after is kept).
     fn record_start_result(
@@ -1619,6 +1696,16 @@ impl Controller {
             tracing::warn!(cluster = %cluster.cluster_id, provider = provider_type, "no cloud for provider; cannot start");
             return Ok(());
         };
+        // quota.vm is checked before anything is recorded or the cloud is asked: a refused
+        // start backs the partition off like the cloud's own quota error would.
+        if let Err(e) = self
+            .check_vm_quota(cluster.tenant_id, provider_type)
+            .await?
+        {
+            tracing::warn!(cluster = %cluster.cluster_id, provider = provider_type, error = %e, "start refused");
+            self.record_start_result(&cluster.cluster_id, partition_id, Some(&e));
+            return Ok(());
+        }
         let member_id = naming::member_id(&cluster.cluster_id);
         let payload = Self::member_payload(
             cartridge,

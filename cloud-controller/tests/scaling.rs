@@ -378,3 +378,52 @@ async fn dry_run_records_decisions_and_starts_nothing() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn quota_vm_caps_the_provider_before_the_cloud_is_asked() {
+    let s = start(
+        "quotavm",
+        r#"<property name="quota.vm" value="2"/>"#,
+        r#"<partition id="p1"><provider>mock</provider><min>3</min><max>4</max></partition>"#,
+        |_| {},
+    )
+    .await;
+    s.wait("two Active members", Duration::from_secs(20), |c| {
+        active(c) == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let c = s.cluster().await;
+    // Refused before any member row or cloud call: nothing failed, nothing beyond the quota.
+    assert_eq!(c.members.len(), 2, "{:?}", states(&c));
+    let decisions = s
+        .controller
+        .cluster_decisions(&s.principal, &s.cluster_id)
+        .await
+        .expect("decisions");
+    assert!(
+        decisions.iter().any(|d| d.reason.contains("quota")),
+        "{:#?}",
+        decisions.iter().map(|d| &d.reason).collect::<Vec<_>>()
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_override_of_quota_vm_wins() {
+    // The admin's tenant is -1234 (Stratos' super tenant).
+    let s = start(
+        "quotatenant",
+        r#"<property name="quota.vm" value="10"/><property name="quota.vm.tenant.-1234" value="1"/>"#,
+        r#"<partition id="p1"><provider>mock</provider><min>3</min><max>4</max></partition>"#,
+        |_| {},
+    )
+    .await;
+    s.wait("one Active member", Duration::from_secs(20), |c| {
+        active(c) == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(s.cluster().await.members.len(), 1);
+    s.stop().await;
+}
