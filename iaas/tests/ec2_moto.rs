@@ -3,34 +3,12 @@
 
 mod ec2_support;
 
-use base64::Engine;
 use ec2_support::*;
 use iaas::ec2::api::Idempotency;
 use iaas::ec2::parse;
 use iaas::{
     ErrorClass, Iaas, InstanceFilter, InstanceState, TAG_CLUSTER_ID, TAG_MANAGED_BY, TAG_MEMBER_ID,
 };
-
-async fn user_data(driver: &iaas::ec2::Ec2Iaas, instance_id: &str) -> Vec<u8> {
-    let params = vec![
-        ("InstanceId".to_string(), instance_id.to_string()),
-        ("Attribute".to_string(), "userData".to_string()),
-    ];
-    let root = driver
-        .client()
-        .call(
-            REGION,
-            "DescribeInstanceAttribute",
-            &params,
-            Idempotency::Safe,
-        )
-        .await
-        .expect("DescribeInstanceAttribute");
-    let encoded = parse::attribute_value(&root, "userData").expect("userData value");
-    base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .expect("user data is base64")
-}
 
 fn by_member(member: &str) -> InstanceFilter {
     InstanceFilter {

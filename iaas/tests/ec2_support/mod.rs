@@ -151,3 +151,26 @@ pub fn spec(member: &str, cluster: &str, props: &[(&str, &str)]) -> InstanceSpec
         volumes: Vec::new(),
     }
 }
+
+/// The user data an instance was started with, as EC2 reports it (base64-decoded).
+pub async fn user_data(driver: &Ec2Iaas, instance_id: &str) -> Vec<u8> {
+    use base64::Engine;
+    let params = vec![
+        ("InstanceId".to_string(), instance_id.to_string()),
+        ("Attribute".to_string(), "userData".to_string()),
+    ];
+    let root = driver
+        .client()
+        .call(
+            REGION,
+            "DescribeInstanceAttribute",
+            &params,
+            iaas::ec2::api::Idempotency::Safe,
+        )
+        .await
+        .expect("DescribeInstanceAttribute");
+    let encoded = iaas::ec2::parse::attribute_value(&root, "userData").expect("userData value");
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .expect("user data is base64")
+}
