@@ -1274,18 +1274,19 @@ impl Controller {
 
     /// The autoscale policy's thresholds and the controller's timeouts as scaling settings.
     fn scaling_settings(&self, autoscale_policy: &str) -> ScalingSettings {
-        let thresholds = self
+        let (thresholds, policy_dry_run) = self
             .config_read()
             .ok()
             .and_then(|c| {
                 c.autoscale_policies
                     .iter()
                     .find(|p| p.id == autoscale_policy)
-                    .map(|p| convert::autoscale_policy(p).load_thresholds)
+                    .map(|p| (convert::autoscale_policy(p).load_thresholds, p.dry_run))
             })
             .unwrap_or_default();
         let mut settings = self.scaling_template.clone();
         settings.thresholds = thresholds;
+        settings.dry_run |= policy_dry_run;
         settings.fault_timeout_seconds = self.fault_timeout.as_secs_f64();
         settings
     }

@@ -33,6 +33,17 @@ async fn start(
     partitions: &str,
     tune: impl FnOnce(&mut ControllerOptions),
 ) -> Scenario {
+    start_with_policy(tag, provider_props, partitions, "", tune).await
+}
+
+/// As [`start`], with `policy_extra` inside the autoscale policy document.
+async fn start_with_policy(
+    tag: &str,
+    provider_props: &str,
+    partitions: &str,
+    policy_extra: &str,
+    tune: impl FnOnce(&mut ControllerOptions),
+) -> Scenario {
     let dir = std::env::temp_dir().join(format!("alto-scaling-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let conf = dir.join("conf");
@@ -64,9 +75,11 @@ async fn start(
     write(
         &conf,
         "autoscale.xml",
-        r#"<autoscalePolicy id="rif"><loadThresholds>
+        &format!(
+            r#"<autoscalePolicy id="rif"><loadThresholds>
   <requestsInFlight><threshold value="50"/></requestsInFlight>
-</loadThresholds></autoscalePolicy>"#,
+</loadThresholds>{policy_extra}</autoscalePolicy>"#
+        ),
     );
     write(
         &conf,
@@ -425,5 +438,39 @@ async fn a_tenant_override_of_quota_vm_wins() {
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(s.cluster().await.members.len(), 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_dry_run_policy_records_and_starts_nothing() {
+    let s = start_with_policy(
+        "dryrunpolicy",
+        "",
+        r#"<partition id="p1"><provider>mock</provider><min>1</min><max>3</max></partition>"#,
+        "<dryRun>true</dryRun>",
+        |_| {},
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let d = s
+            .controller
+            .cluster_decisions(&s.principal, &s.cluster_id)
+            .await
+            .expect("decisions");
+        if let Some(first) = d.first() {
+            assert!(first.dry_run && first.actions().is_empty(), "{first:?}");
+            assert_eq!(first.planned_actions().len(), 1);
+            assert!(first.reason.contains("dry-run"), "{}", first.reason);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no decision record");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        s.cluster().await.members.is_empty(),
+        "dry-run started a member"
+    );
     s.stop().await;
 }

@@ -34,6 +34,9 @@ pub struct AutoscalePolicy {
     pub display_name: Option<String>,
     pub description: Option<String>,
     pub load_thresholds: LoadThresholds,
+    /// Our extension (`<dryRun>true</dryRun>`): the autoscaler decides and records for clusters
+    /// of this policy but actuates nothing.
+    pub dry_run: bool,
     #[serde(skip)]
     pub location: Location,
 }
@@ -54,6 +57,30 @@ fn thresholds(ctx: &mut Ctx<'_>, el: &Element) -> Thresholds {
     t
 }
 
+fn dry_run(ctx: &mut Ctx<'_>, el: &Element) -> bool {
+    let Some(child) = el.child("dryRun") else {
+        return false;
+    };
+    match child
+        .value()
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("true") => true,
+        Some("false") => false,
+        other => {
+            ctx.problem(
+                child,
+                format!(
+                    "<dryRun> must be true or false, not {:?}",
+                    other.unwrap_or("")
+                ),
+            );
+            false
+        }
+    }
+}
+
 pub(crate) fn read(ctx: &mut Ctx<'_>, el: &Element) -> AutoscalePolicy {
     let mut load_thresholds = LoadThresholds::default();
     if let Some(lt) = el.child("loadThresholds") {
@@ -68,6 +95,7 @@ pub(crate) fn read(ctx: &mut Ctx<'_>, el: &Element) -> AutoscalePolicy {
         display_name: el.child_text("displayName"),
         description: el.child_text("description"),
         load_thresholds,
+        dry_run: dry_run(ctx, el),
         location: ctx.loc(el),
     }
 }

@@ -374,3 +374,30 @@ fn no_input_panics() {
         }
     }
 }
+
+#[test]
+fn dry_run_is_an_optional_autoscale_policy_flag() {
+    let ok = crate::parse_autoscale_policy(
+        std::path::Path::new("p.xml"),
+        b"<autoscalePolicy id=\"a\"><loadThresholds/><dryRun>true</dryRun></autoscalePolicy>",
+    )
+    .unwrap();
+    assert!(ok.dry_run);
+    let absent = crate::parse_autoscale_policy(
+        std::path::Path::new("p.xml"),
+        b"<autoscalePolicy id=\"a\"><loadThresholds/></autoscalePolicy>",
+    )
+    .unwrap();
+    assert!(!absent.dry_run);
+    let problems = crate::parse_autoscale_policy(
+        std::path::Path::new("p.xml"),
+        b"<autoscalePolicy id=\"a\">\n  <dryRun>maybe</dryRun></autoscalePolicy>",
+    )
+    .unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].to_string().starts_with("p.xml:2:3: <dryRun>"),
+        "{}",
+        problems[0]
+    );
+}
