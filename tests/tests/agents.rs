@@ -215,6 +215,33 @@ fn dead_lettered(queue: &str) -> u32 {
     })
 }
 
+/// Delete the queues a test's controller and agents declared (every name starts with the
+/// test's queue prefix), so runs leave nothing behind on the shared broker.
+fn delete_queues(prefix: &str) {
+    let out = Command::new("rabbitmqctl")
+        .args(["-q", "list_queues", "name"])
+        .output()
+        .expect("rabbitmqctl list_queues");
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|n| n.starts_with(prefix))
+        .map(str::to_string)
+        .collect();
+    runtime().block_on(async {
+        let conn = lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .expect("connect to RabbitMQ");
+        let channel = conn.create_channel().await.expect("channel");
+        for name in &names {
+            let _ = channel
+                .queue_delete(name.as_str().into(), Default::default())
+                .await;
+        }
+        let _ = conn.close(200, "bye".into()).await;
+    });
+}
+
 #[test]
 fn real_agents_lifecycle_faults_broker_restart_and_garbage() {
     let _broker = BROKER.lock().unwrap_or_else(|e| e.into_inner());
@@ -409,6 +436,7 @@ fn real_agents_lifecycle_faults_broker_restart_and_garbage() {
         );
     }
     alto.stop();
+    delete_queues(&prefix);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -474,6 +502,7 @@ fn mqtt_clients_speak_the_same_protocol() {
         .and_then(|p| p.parse().ok())
         .unwrap_or(1884);
     let dir = temp_dir("mqtt");
+    let prefix = queue_prefix("mqtt");
     let alto = Alto::start_with(
         &dir.join("data"),
         None,
@@ -484,7 +513,7 @@ fn mqtt_clients_speak_the_same_protocol() {
                 "--amqp-url".into(),
                 amqp_url(),
                 "--amqp-queue-prefix".into(),
-                queue_prefix("mqtt"),
+                prefix.clone(),
             ],
             env: Vec::new(),
         },
@@ -565,5 +594,6 @@ fn mqtt_clients_speak_the_same_protocol() {
     });
     assert_eq!(cluster["members"][0]["memberId"], member["memberId"]);
     alto.stop();
+    delete_queues(&prefix);
     let _ = std::fs::remove_dir_all(&dir);
 }
