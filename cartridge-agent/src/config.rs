@@ -47,6 +47,9 @@ pub enum ConfigError {
         key: String,
         reason: String,
     },
+    /// The payload served by URL could not be fetched (the URL's token is never shown).
+    #[error("cannot fetch the payload from {url}: {reason}")]
+    Fetch { url: String, reason: String },
     /// No broker to talk to.
     #[error("no broker URL: pass --amqp-url, set ALTO_AMQP_URL, or put amqp.url in agent.conf")]
     NoBroker,
@@ -96,6 +99,111 @@ impl LaunchParams {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
+}
+
+/// A payload URL for messages: its token is a credential.
+fn redact_payload_url(url: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, _token)) => format!("{base}/***"),
+        None => "***".to_string(),
+    }
+}
+
+/// Only HTTPS, or plain HTTP to this host, may carry a payload (it holds CARTRIDGE_KEY).
+fn payload_url_allowed(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// When `launch-params` holds only a bootstrap line (`PAYLOAD_URL=...`, written by the
+/// controller for clouds whose user data is too small), fetch the payload and put it in the
+/// file, so that a restarted agent does not need the (expiring) token again. Returns whether it
+/// fetched.
+pub async fn resolve_payload_url(payload_path: &Path) -> Result<bool, ConfigError> {
+    let params = LaunchParams::parse(&read(payload_path)?);
+    let Some(url) = params.get("PAYLOAD_URL") else {
+        return Ok(false);
+    };
+    if params.get("SERVICE_NAME").is_some() {
+        return Ok(false);
+    }
+    let shown = redact_payload_url(url);
+    if !payload_url_allowed(url) {
+        return Err(ConfigError::Malformed {
+            path: payload_path.to_path_buf(),
+            key: "PAYLOAD_URL".into(),
+            reason: format!("{shown} is neither https:// nor a loopback http:// URL"),
+        });
+    }
+    let fetch_error = |reason: String| ConfigError::Fetch {
+        url: shown.clone(),
+        reason,
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| fetch_error(e.to_string()))?;
+    let mut delay = Duration::from_millis(500);
+    let mut attempt = 0;
+    let body = loop {
+        attempt += 1;
+        let outcome = match client.get(url).send().await {
+            Ok(r) if r.status().is_success() => match r.text().await {
+                Ok(text) => Ok(text),
+                Err(e) => Err(e.without_url().to_string()),
+            },
+            // 404: unknown, expired or revoked token; retrying will not help.
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+                return Err(fetch_error("the token is unknown or expired (404)".into()));
+            }
+            Ok(r) => Err(format!("HTTP {}", r.status())),
+            Err(e) => Err(e.without_url().to_string()),
+        };
+        match outcome {
+            Ok(text) => break text,
+            Err(reason) if attempt >= 5 => return Err(fetch_error(reason)),
+            Err(reason) => {
+                tracing::warn!(url = %shown, %reason, "payload fetch failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    };
+    if LaunchParams::parse(&body).get("SERVICE_NAME").is_none() {
+        return Err(fetch_error("the answer is not a payload".into()));
+    }
+    write_private(payload_path, &body).map_err(|source| ConfigError::Read {
+        path: payload_path.to_path_buf(),
+        source,
+    })?;
+    Ok(true)
+}
+
+/// Write a file only its owner can read (a payload holds CARTRIDGE_KEY).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
 }
 
 /// `agent.conf`: `key = value` lines, `#` comments.
@@ -297,6 +405,65 @@ impl AgentConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A one-shot HTTP server on the loopback answering `status` and `body`.
+    async fn serve_once(status: &str, body: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        tokio::spawn(async move {
+            if let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(response.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}/api/payload/secret-token-123")
+    }
+
+    #[tokio::test]
+    async fn a_bootstrap_line_is_replaced_by_the_fetched_payload() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = serve_once("200 OK", GOOD.trim()).await;
+        let p = write(dir.path(), "launch-params", &format!("PAYLOAD_URL={url}\n"));
+        assert!(resolve_payload_url(&p).await.unwrap());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), GOOD.trim());
+        let cfg = AgentConfig::load(&p, None, overrides()).unwrap();
+        assert_eq!(cfg.member.member_id, "web.php.domainabc");
+        // A complete payload is left alone.
+        assert!(!resolve_payload_url(&p).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn bad_payload_urls_fail_without_showing_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = serve_once("404 Not Found", "").await;
+        let p = write(dir.path(), "lp", &format!("PAYLOAD_URL={url}"));
+        let err = resolve_payload_url(&p).await.unwrap_err().to_string();
+        assert!(
+            err.contains("404") && !err.contains("secret-token-123"),
+            "{err}"
+        );
+        let p = write(
+            dir.path(),
+            "lp",
+            "PAYLOAD_URL=http://203.0.113.9/api/payload/secret-token-123",
+        );
+        let err = resolve_payload_url(&p).await.unwrap_err().to_string();
+        assert!(
+            err.contains("PAYLOAD_URL") && !err.contains("secret-token-123"),
+            "{err}"
+        );
+        assert!(payload_url_allowed("https://cc.example.org/api/payload/x"));
+        assert!(payload_url_allowed("http://127.0.0.1:9443/api/payload/x"));
+        assert!(payload_url_allowed("http://[::1]:9443/api/payload/x"));
+        assert!(!payload_url_allowed("http://10.0.0.1/api/payload/x"));
+        assert!(!payload_url_allowed("ftp://127.0.0.1/x"));
+    }
 
     const GOOD: &str = "SERVICE_NAME=php,CLUSTER_ID=web.php.domain,CARTRIDGE_KEY=s3cr3t,\
         MEMBER_ID=web.php.domainabc,NETWORK_PARTITION_ID=np1,PARTITION_ID=p1,PORTS=8080|8443,\

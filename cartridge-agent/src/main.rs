@@ -73,6 +73,9 @@ async fn main() -> anyhow::Result<()> {
         health_interval: seconds("health-interval", args.health_interval)?,
         port_check_timeout: seconds("port-check-timeout", args.port_check_timeout)?,
     };
+    if cartridge_agent::config::resolve_payload_url(&args.payload).await? {
+        tracing::info!("payload fetched from PAYLOAD_URL");
+    }
     let config = AgentConfig::load(&args.payload, conf.as_deref(), overrides)?;
     if args.check {
         for (k, v) in config.payload.iter() {

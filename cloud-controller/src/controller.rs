@@ -65,6 +65,8 @@ pub struct ControllerOptions {
     /// The autoscaler's tunables (cooldowns, stabilization, timeouts, dry-run); each cluster's
     /// thresholds come from its autoscale policy and the fault timeout from `fault_timeout`.
     pub scaling: ScalingSettings,
+    /// How long a payload-by-URL token stays valid (the instance must boot within it).
+    pub payload_url_ttl: Duration,
 }
 
 impl ControllerOptions {
@@ -86,6 +88,7 @@ impl ControllerOptions {
             fault_timeout: Duration::from_secs(60),
             topology_interval: Duration::from_secs(60),
             scaling: ScalingSettings::default(),
+            payload_url_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -122,6 +125,10 @@ pub struct Controller {
     /// When a health stat last woke the reconcile loop (event-driven evaluation, rate-limited).
     last_health_wake: Mutex<Instant>,
     health_wake_pending: std::sync::atomic::AtomicBool,
+    /// Payloads served by URL, by token.
+    payload_grants: Mutex<HashMap<String, PayloadGrant>>,
+    payload_url_ttl: Duration,
+    public_url: RwLock<Option<String>>,
     /// A weak handle on itself, for tasks the controller spawns.
     me: std::sync::Weak<Controller>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -283,6 +290,9 @@ impl Controller {
             last_health_wake: Mutex::new(Instant::now()),
             health_wake_pending: std::sync::atomic::AtomicBool::new(false),
             me: me.clone(),
+            payload_grants: Mutex::new(HashMap::new()),
+            payload_url_ttl: opts.payload_url_ttl,
+            public_url: RwLock::new(None),
             tasks: Mutex::new(Vec::new()),
         });
 
@@ -1775,6 +1785,7 @@ impl Controller {
         self.publish_member_state(&member).await;
         tracing::info!(member = %member_id, cluster = %cluster.cluster_id, partition = partition_id, provider = provider_type, "starting member");
 
+        let user_data = self.user_data_for(&member_id, payload.to_line(), cloud.capabilities());
         let spec = InstanceSpec {
             member_id: member_id.clone(),
             cluster_id: cluster.cluster_id.clone(),
@@ -1782,7 +1793,7 @@ impl Controller {
             network_partition_id: network_partition_id.to_string(),
             partition_id: partition_id.to_string(),
             image_id,
-            payload: payload.to_line(),
+            payload: user_data,
             properties,
             tags,
             volumes: Vec::new(),
@@ -1820,6 +1831,77 @@ impl Controller {
             self.publish_member_state(&member).await;
         }
         Ok(())
+    }
+
+    /// The instance's user data: the payload itself when the cloud takes it, else (a cloud with
+    /// tiny user data, like Rackspace's 255 bytes) a bootstrap line `PAYLOAD_URL=<url>` where
+    /// the agent fetches it with a per-member, single-purpose token that expires. Without a
+    /// public URL the payload is passed as is and the cloud's own error says it is too large.
+    fn user_data_for(
+        &self,
+        member_id: &str,
+        payload: String,
+        capabilities: iaas::Capabilities,
+    ) -> String {
+        let Some(limit) = capabilities.max_payload_bytes else {
+            return payload;
+        };
+        if payload.len() <= limit {
+            return payload;
+        }
+        let Some(base) = self.public_url.read().ok().and_then(|u| u.clone()) else {
+            tracing::warn!(
+                member = member_id,
+                bytes = payload.len(),
+                limit,
+                "payload larger than the cloud accepts and no public URL to serve it from"
+            );
+            return payload;
+        };
+        let token = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        if let Ok(mut grants) = self.payload_grants.lock() {
+            let now = Instant::now();
+            grants.retain(|_, g| g.expires > now);
+            grants.insert(
+                token.clone(),
+                PayloadGrant {
+                    member_id: member_id.to_string(),
+                    payload,
+                    expires: now + self.payload_url_ttl,
+                },
+            );
+        }
+        format!(
+            "PAYLOAD_URL={}/api/payload/{token}",
+            base.trim_end_matches('/')
+        )
+    }
+
+    /// Where this controller's REST API is reachable from instances (`https://...`, or a
+    /// loopback `http://` for local clouds); enables serving large payloads by URL.
+    pub fn set_public_url(&self, url: &str) {
+        if let Ok(mut u) = self.public_url.write() {
+            *u = Some(url.to_string());
+        }
+    }
+
+    /// The payload behind a token, while it is valid. Unknown, expired and revoked tokens are
+    /// indistinguishable (`NotFound`).
+    pub fn payload_by_token(&self, token: &str) -> Result<String> {
+        let now = Instant::now();
+        self.payload_grants
+            .lock()
+            .ok()
+            .and_then(|g| {
+                g.get(token)
+                    .filter(|grant| grant.expires > now)
+                    .map(|grant| grant.payload.clone())
+            })
+            .ok_or_else(|| ControllerError::NotFound("no such payload".into()))
     }
 
     /// Drive an unsubscribed cluster's members out, then remove the cluster.
@@ -1961,11 +2043,21 @@ impl Controller {
             if let Ok(mut m) = self.cleanup_sent.lock() {
                 m.remove(&member.member_id);
             }
+            if let Ok(mut grants) = self.payload_grants.lock() {
+                grants.retain(|_, g| g.member_id != member.member_id);
+            }
             tracing::info!(member = %member.member_id, reason, "member terminated");
             self.publish_member_state(&member).await;
         }
         Ok(())
     }
+}
+
+/// A payload waiting to be fetched by its member's agent.
+struct PayloadGrant {
+    member_id: String,
+    payload: String,
+    expires: Instant,
 }
 
 /// Decision records kept per cluster.

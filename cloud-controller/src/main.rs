@@ -142,6 +142,10 @@ struct ServerArgs {
         value_name = "SECS"
     )]
     termination_timeout: f64,
+    /// Base URL under which instances reach this REST API (for payloads too large for a
+    /// cloud's user data) [default: http://LISTEN-ADDRESS]. Use https:// beyond loopback.
+    #[arg(long, env = "ALTO_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     /// Autoscaler dry run: every decision is recorded (see `alto explain`), none is carried out.
     #[arg(long, env = "ALTO_AUTOSCALER_DRY_RUN")]
     autoscaler_dry_run: bool,
@@ -353,6 +357,11 @@ async fn run_server(
         out.flush()?;
     }
     tracing::info!(%addr, "REST API listening");
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    controller.set_public_url(&public_url);
 
     let handle = server.handle();
     let mut server_task = tokio::spawn(server);

@@ -12,6 +12,8 @@
 //! - `mock.agent`: `false` to simulate an agent that never reports (default `true`).
 //! - `mock.agent.delay.ms`: delay of each simulated agent step (default 100).
 //! - `mock.stats.interval.secs`: health-stat period, provider level (default 15).
+//! - `mock.max.payload.bytes`: the user-data limit the mock declares (default none), provider
+//!   level; a larger payload is refused like a real cloud would.
 //!
 //! The simulated instances are kept in `<state_dir>/mock-<type>.json` so that, like a real
 //! cloud's, they outlive a restart of the controller.
@@ -136,6 +138,8 @@ pub struct MockIaas {
     state: Arc<Mutex<MockState>>,
     state_file: Option<PathBuf>,
     stats_interval: Duration,
+    /// Simulated user-data limit (`mock.max.payload.bytes`), to exercise payloads by URL.
+    max_payload_bytes: Option<usize>,
     initialized: AtomicBool,
     started: Instant,
 }
@@ -208,6 +212,7 @@ impl MockIaas {
             state: Arc::new(Mutex::new(state)),
             state_file,
             stats_interval: Duration::from_secs_f64(stats_secs.max(0.05)),
+            max_payload_bytes: parse_prop(t, &spec.properties, "mock.max.payload.bytes")?,
             initialized: AtomicBool::new(false),
             started: Instant::now(),
         })
@@ -324,7 +329,7 @@ impl Iaas for MockIaas {
             key_pairs: false,
             volumes: false,
             security_groups: false,
-            max_payload_bytes: None,
+            max_payload_bytes: self.max_payload_bytes,
         }
     }
 
@@ -426,6 +431,19 @@ impl Iaas for MockIaas {
         let t = &self.provider_type;
         let mut props = self.defaults.clone();
         props.extend(spec.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let Some(limit) = self.max_payload_bytes {
+            if spec.payload.len() > limit {
+                return Err(IaasError::new(
+                    t,
+                    "start instance",
+                    ErrorClass::InvalidRequest,
+                    format!(
+                        "user data of {} bytes exceeds this cloud's {limit}",
+                        spec.payload.len()
+                    ),
+                ));
+            }
+        }
         let latency: u64 = parse_prop(t, &props, "mock.start.latency.ms")?.unwrap_or(0);
         let agent: bool = parse_prop(t, &props, "mock.agent")?.unwrap_or(true);
         let agent_delay_ms: u64 = parse_prop(t, &props, "mock.agent.delay.ms")?.unwrap_or(100);

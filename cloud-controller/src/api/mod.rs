@@ -12,6 +12,7 @@
 //! | `DELETE /api/subscriptions/{alias}` | unsubscribe → 202 (`Unsubscribing`) |
 //! | `GET /api/clusters`, `GET /api/clusters/{clusterId}` | the caller's clusters with members |
 //! | `GET /api/clusters/{clusterId}/decisions` | the cluster's recent autoscaler decision records, oldest first |
+//! | `GET /api/payload/{token}` | a member's payload, for clouds with too little user data (no Basic auth: the token is the credential) |
 //!
 //! Errors: `{"status", "message", "problems"?}` with the status of [`ControllerError::status`]
 //! (plus 404/405 for unknown routes and methods, 413 for bodies over [`MAX_BODY_BYTES`]).
@@ -23,6 +24,7 @@ mod clusters;
 pub mod error;
 pub mod extract;
 pub mod json_shapes;
+mod payload;
 mod policies;
 mod subscriptions;
 mod tenants;
@@ -104,6 +106,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/clusters/{clusterId}")
                         .route(web::get().to(clusters::get))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/payload/{token}")
+                        .route(web::get().to(payload::get))
                         .default_service(web::to(method_not_allowed)),
                 )
                 .service(
