@@ -125,6 +125,10 @@ pub struct Controller {
     /// When a health stat last woke the reconcile loop (event-driven evaluation, rate-limited).
     last_health_wake: Mutex<Instant>,
     health_wake_pending: std::sync::atomic::AtomicBool,
+    /// Per provider type: the cap on concurrent cloud calls (`max.iaas.workers`).
+    workers: BTreeMap<String, Arc<tokio::sync::Semaphore>>,
+    /// Per provider type: serializes start admission (quota check + member row).
+    admission: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Payloads served by URL, by token.
     payload_grants: Mutex<HashMap<String, PayloadGrant>>,
     payload_url_ttl: Duration,
@@ -229,6 +233,32 @@ impl Controller {
             }
         }
 
+        // max.iaas.workers per provider type (a malformed value is a configuration error).
+        let mut workers = BTreeMap::new();
+        for provider in config
+            .cloud_controller
+            .iter()
+            .flat_map(|cc| cc.iaas_providers.iter())
+        {
+            let spec = convert::provider_spec(provider);
+            let n = match spec.properties.get("max.iaas.workers") {
+                None => DEFAULT_IAAS_WORKERS,
+                Some(v) => match v.trim().parse::<usize>() {
+                    Ok(n) if n > 0 => n,
+                    _ => {
+                        return Err(ControllerError::invalid(format!(
+                            "provider {}: property max.iaas.workers must be a positive whole number, not {v:?}",
+                            spec.provider_type
+                        )))
+                    }
+                },
+            };
+            workers.insert(
+                spec.provider_type.clone(),
+                Arc::new(tokio::sync::Semaphore::new(n)),
+            );
+        }
+
         let status_queue = opts
             .bus
             .subscribe(
@@ -290,6 +320,8 @@ impl Controller {
             last_health_wake: Mutex::new(Instant::now()),
             health_wake_pending: std::sync::atomic::AtomicBool::new(false),
             me: me.clone(),
+            workers,
+            admission: Mutex::new(HashMap::new()),
             payload_grants: Mutex::new(HashMap::new()),
             payload_url_ttl: opts.payload_url_ttl,
             public_url: RwLock::new(None),
@@ -1353,9 +1385,22 @@ impl Controller {
             }
         }
         // The one place that actuates; `actions()` is empty for a dry run.
-        for action in record.actions() {
+        // Starts run concurrently (each provider's max.iaas.workers caps its cloud calls); the
+        // rest one by one.
+        let (starts, others): (Vec<&ScalingAction>, Vec<&ScalingAction>) = record
+            .actions()
+            .iter()
+            .partition(|a| matches!(a, ScalingAction::StartMember { .. }));
+        let results = futures_util::future::join_all(
+            starts
+                .into_iter()
+                .map(|a| self.actuate(cluster, &cartridge, &members, a)),
+        )
+        .await;
+        for action in others {
             self.actuate(cluster, &cartridge, &members, action).await?;
         }
+        results.into_iter().collect::<Result<Vec<()>>>()?;
         if let Ok(mut scaling) = self.scaling.lock() {
             if let Some(memory) = scaling.get_mut(&cluster.cluster_id) {
                 memory.commit(&record, &settings);
@@ -1550,6 +1595,24 @@ impl Controller {
         }
     }
 
+    /// The per-provider admission lock (quota check + member row).
+    fn admission_lock(&self, provider_type: &str) -> Arc<tokio::sync::Mutex<()>> {
+        match self.admission.lock() {
+            Ok(mut locks) => locks.entry(provider_type.to_string()).or_default().clone(),
+            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// A permit for one cloud call on `provider_type`: at most `max.iaas.workers` (default
+    /// `DEFAULT_IAAS_WORKERS`) calls per provider type run at once.
+    async fn worker_permit(
+        &self,
+        provider_type: &str,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let semaphore = self.workers.get(provider_type)?.clone();
+        semaphore.acquire_owned().await.ok()
+    }
+
     /// `quota.vm` of the provider (live members on it, all tenants) and its per-tenant override
     /// `quota.vm.tenant.<tenantId>` (live members of that tenant on it). `Ok(Err(..))`: refused.
     async fn check_vm_quota(
@@ -1707,6 +1770,10 @@ impl Controller {
             tracing::warn!(cluster = %cluster.cluster_id, provider = provider_type, "no cloud for provider; cannot start");
             return Ok(());
         };
+        // Admission (quota check and the member row) is one step per provider, so concurrent
+        // starts cannot both pass the last free slot.
+        let admission = self.admission_lock(provider_type);
+        let admitted = admission.lock().await;
         // quota.vm is checked before anything is recorded or the cloud is asked: a refused
         // start backs the partition off like the cloud's own quota error would.
         if let Err(e) = self
@@ -1782,6 +1849,7 @@ impl Controller {
                 return Err(e);
             }
         };
+        drop(admitted);
         self.publish_member_state(&member).await;
         tracing::info!(member = %member_id, cluster = %cluster.cluster_id, partition = partition_id, provider = provider_type, "starting member");
 
@@ -1798,7 +1866,10 @@ impl Controller {
             tags,
             volumes: Vec::new(),
         };
-        let result = cloud.start_instance(&spec).await;
+        let result = {
+            let _worker = self.worker_permit(provider_type).await;
+            cloud.start_instance(&spec).await
+        };
         self.record_start_result(&cluster.cluster_id, partition_id, result.as_ref().err());
         let outcome = match result {
             Ok(instance) => {
@@ -2025,7 +2096,11 @@ impl Controller {
                 .map(|i| i.instance_id),
         };
         if let Some(instance_id) = instance_id {
-            match cloud.terminate_instance(&instance_id).await {
+            let terminated = {
+                let _worker = self.worker_permit(&member.provider_type).await;
+                cloud.terminate_instance(&instance_id).await
+            };
+            match terminated {
                 Ok(()) => {}
                 Err(e) if e.is_not_found() => {}
                 Err(e) => {
@@ -2059,6 +2134,9 @@ struct PayloadGrant {
     payload: String,
     expires: Instant,
 }
+
+/// Concurrent cloud calls per provider type without `max.iaas.workers`.
+const DEFAULT_IAAS_WORKERS: usize = 8;
 
 /// Decision records kept per cluster.
 const DECISIONS_KEPT: usize = 100;

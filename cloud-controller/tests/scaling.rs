@@ -474,3 +474,46 @@ async fn a_dry_run_policy_records_and_starts_nothing() {
     );
     s.stop().await;
 }
+
+/// When the mock cloud answered each start (members stay Initialized: no simulated agent).
+async fn initialized_spread(workers: u32) -> i64 {
+    let s = start(
+        &format!("workers{workers}"),
+        &format!(
+            r#"<property name="mock.agent" value="false"/>
+    <property name="mock.start.latency.ms" value="600"/>
+    <property name="max.iaas.workers" value="{workers}"/>"#
+        ),
+        r#"<partition id="p1"><provider>mock</provider><min>3</min><max>3</max></partition>"#,
+        |_| {},
+    )
+    .await;
+    let c = s
+        .wait("3 Initialized members", Duration::from_secs(20), |c| {
+            c.members
+                .iter()
+                .filter(|m| m.state == "Initialized")
+                .count()
+                == 3
+        })
+        .await;
+    let times: Vec<i64> = c.members.iter().map(|m| m.updated_at).collect();
+    s.stop().await;
+    times.iter().max().unwrap_or(&0) - times.iter().min().unwrap_or(&0)
+}
+
+#[tokio::test]
+async fn max_iaas_workers_caps_concurrent_cloud_calls() {
+    // One worker: the three 600 ms starts run one after another.
+    let serial = initialized_spread(1).await;
+    assert!(
+        serial >= 1000,
+        "starts overlapped with one worker: spread {serial} ms"
+    );
+    // Three workers: they run side by side.
+    let parallel = initialized_spread(3).await;
+    assert!(
+        parallel < 400,
+        "starts did not overlap with three workers: spread {parallel} ms"
+    );
+}
