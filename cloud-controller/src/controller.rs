@@ -1864,7 +1864,7 @@ impl Controller {
             payload: user_data,
             properties,
             tags,
-            volumes: Vec::new(),
+            volumes: Self::volumes_for(cartridge, &member_id, cloud.capabilities()),
         };
         let result = {
             let _worker = self.worker_permit(provider_type).await;
@@ -1902,6 +1902,34 @@ impl Controller {
             self.publish_member_state(&member).await;
         }
         Ok(())
+    }
+
+    /// The volumes a member of `cartridge` gets (`persistence required="true"`). A cloud
+    /// without volumes degrades to none, loudly.
+    fn volumes_for(
+        cartridge: &Cartridge,
+        member_id: &str,
+        capabilities: iaas::Capabilities,
+    ) -> Vec<iaas::VolumeSpec> {
+        let Some(persistence) = cartridge.persistence.as_ref().filter(|p| p.required) else {
+            return Vec::new();
+        };
+        if !capabilities.volumes {
+            tracing::warn!(member = member_id, cartridge = %cartridge.cartridge_type, "the cartridge asks for volumes but this cloud has none; starting without");
+            return Vec::new();
+        }
+        persistence
+            .volumes
+            .iter()
+            .enumerate()
+            .map(|(i, v)| iaas::VolumeSpec {
+                id: v.id.clone().unwrap_or_else(|| format!("volume-{i}")),
+                size_gb: v.size_gb,
+                device: v.device.clone().unwrap_or_default(),
+                snapshot_id: v.snapshot_id.clone(),
+                remove_on_termination: v.remove_on_termination,
+            })
+            .collect()
     }
 
     /// The instance's user data: the payload itself when the cloud takes it, else (a cloud with

@@ -300,19 +300,6 @@ async fn key_pairs_are_imported_once_and_used() {
     assert!(err.message.contains("keyPair"), "{err}");
 }
 
-async fn member_volumes(driver: &iaas::ec2::Ec2Iaas, member: &str) -> Vec<parse::Volume> {
-    let params = pairs(&[
-        ("Filter.1.Name", &format!("tag:{TAG_MEMBER_ID}")),
-        ("Filter.1.Value.1", member),
-    ]);
-    let root = driver
-        .client()
-        .call(REGION, "DescribeVolumes", &params, Idempotency::Safe)
-        .await
-        .unwrap();
-    parse::volumes(&root)
-}
-
 #[tokio::test]
 async fn volumes_are_created_attached_and_removed_on_termination() {
     let moto = Moto::start();

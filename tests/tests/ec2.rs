@@ -1,6 +1,6 @@
 //! `alto` on EC2 (a real moto server, see scripts/moto.sh): subscribe → instances exist in
-//! moto with our tags and the member's payload as user data → a restart of alto starts no
-//! duplicates → unsubscribe → the instances are terminated.
+//! moto with our tags, the member's payload as user data and the cartridge's volume attached →
+//! a restart of alto starts no duplicates → unsubscribe → instances terminated, volumes deleted.
 
 mod common;
 
@@ -43,6 +43,7 @@ fn conf(dir: &Path, endpoint: &str) -> std::path::PathBuf {
   <displayName>PHP on EC2</displayName><description>moto</description>
   <iaasProvider type="ec2"><imageId>{}</imageId>
     <property name="instanceType" value="t3.micro"/></iaasProvider>
+  <persistence required="true"><volume id="data" size="2" removeOnTermination="true" mappingPath="/data"/></persistence>
   <portMapping><http port="80" proxyPort="8280"/></portMapping>
 </cartridge>"#,
             ec2_support::IMAGE
@@ -146,6 +147,14 @@ fn alto_runs_a_cluster_on_ec2() {
             "{data}"
         );
         assert!(data.contains(",PARTITION_ID=use1"), "{data}");
+        // The cartridge's persistence: one 2 GB volume, attached to the member's instance.
+        let volumes = rt.block_on(ec2_support::member_volumes(&driver, member_id));
+        assert_eq!(volumes.len(), 1, "{volumes:?}");
+        assert_eq!(
+            volumes[0].attached_to,
+            vec![instance_id.clone()],
+            "{volumes:?}"
+        );
     }
 
     // A restart finds the same members and instances and starts nothing new.
@@ -164,6 +173,13 @@ fn alto_runs_a_cluster_on_ec2() {
         |s, b| s == 200 && b.as_array().is_some_and(Vec::is_empty),
     );
     assert!(in_moto(&rt).is_empty(), "instances left running in moto");
+    for (member_id, _) in &members {
+        let left = rt.block_on(ec2_support::member_volumes(&driver, member_id));
+        assert!(
+            left.is_empty(),
+            "volumes of {member_id} left behind: {left:?}"
+        );
+    }
     alto.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

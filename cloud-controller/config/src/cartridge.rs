@@ -46,8 +46,92 @@ pub struct Cartridge {
     pub iaas_providers: Vec<CartridgeIaasProvider>,
     pub deployment: Option<Deployment>,
     pub port_mappings: Vec<PortMapping>,
+    /// Volumes the members need (`<persistence required="true"><volume .../></persistence>`).
+    pub persistence: Option<Persistence>,
     #[serde(skip)]
     pub location: Location,
+}
+
+/// Stratos' `persistence`: whether members get volumes, and which.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Persistence {
+    pub required: bool,
+    pub volumes: Vec<Volume>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Volume {
+    pub id: Option<String>,
+    pub size_gb: u32,
+    pub device: Option<String>,
+    pub mapping_path: Option<String>,
+    pub snapshot_id: Option<String>,
+    pub remove_on_termination: bool,
+}
+
+/// An attribute or, Stratos' JSON-turned-XML way, a child element of the same name.
+fn attr_or_child(el: &Element, name: &str) -> Option<String> {
+    el.attr(name)
+        .map(|v| v.trim().to_string())
+        .or_else(|| el.child_text(name))
+        .filter(|v| !v.is_empty())
+}
+
+fn flag(ctx: &mut Ctx<'_>, el: &Element, names: &[&str], default: bool) -> bool {
+    let Some(raw) = names.iter().find_map(|n| attr_or_child(el, n)) else {
+        return default;
+    };
+    match raw.to_ascii_lowercase().as_str() {
+        "true" => true,
+        "false" => false,
+        _ => {
+            ctx.problem(
+                el,
+                format!(
+                    "<{}> {} must be true or false, not {raw:?}",
+                    el.name, names[0]
+                ),
+            );
+            default
+        }
+    }
+}
+
+fn persistence(ctx: &mut Ctx<'_>, el: &Element) -> Persistence {
+    let required = flag(ctx, el, &["required", "isRequired"], false);
+    let volumes = el
+        .children_named("volume")
+        .map(|v| {
+            let size_gb = match attr_or_child(v, "size").map(|s| s.parse::<u32>()) {
+                Some(Ok(n)) if n > 0 => n,
+                Some(_) => {
+                    ctx.problem(v, "<volume> size must be a positive whole number of GB");
+                    0
+                }
+                None => {
+                    ctx.problem(v, "<volume> requires a size (GB)");
+                    0
+                }
+            };
+            Volume {
+                id: attr_or_child(v, "id"),
+                size_gb,
+                device: attr_or_child(v, "device"),
+                mapping_path: attr_or_child(v, "mappingPath"),
+                snapshot_id: attr_or_child(v, "snapshotId"),
+                remove_on_termination: flag(ctx, v, &["removeOnTermination"], true),
+            }
+        })
+        .collect::<Vec<_>>();
+    if required && volumes.is_empty() {
+        ctx.problem(
+            el,
+            "<persistence required=\"true\"> needs at least one <volume>",
+        );
+    }
+    Persistence { required, volumes }
 }
 
 fn port(ctx: &mut Ctx<'_>, el: &Element, attr: &str) -> Option<u16> {
@@ -119,6 +203,7 @@ fn one(ctx: &mut Ctx<'_>, el: &Element) -> Cartridge {
                 .collect(),
         }),
         port_mappings,
+        persistence: el.child("persistence").map(|p| persistence(ctx, p)),
         location: ctx.loc(el),
     }
 }

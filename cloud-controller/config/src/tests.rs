@@ -401,3 +401,32 @@ fn dry_run_is_an_optional_autoscale_policy_flag() {
         problems[0]
     );
 }
+
+#[test]
+fn cartridge_persistence_is_read_with_positions_for_problems() {
+    let doc = br#"<cartridge type="db" host="h"><iaasProvider type="mock"/>
+<persistence required="true"><volume id="data" size="10" device="/dev/sdf" removeOnTermination="false" mappingPath="/var/lib"/>
+<volume><size>5</size></volume></persistence></cartridge>"#;
+    let set = crate::parse_cartridges(std::path::Path::new("c.xml"), doc).unwrap();
+    let p = set[0].persistence.as_ref().expect("persistence");
+    assert!(p.required);
+    assert_eq!(p.volumes.len(), 2);
+    assert_eq!(p.volumes[0].size_gb, 10);
+    assert_eq!(p.volumes[0].device.as_deref(), Some("/dev/sdf"));
+    assert!(!p.volumes[0].remove_on_termination);
+    assert_eq!(p.volumes[1].size_gb, 5);
+    assert!(
+        p.volumes[1].remove_on_termination,
+        "default: removed with the member"
+    );
+    let bad = br#"<cartridge type="db" host="h"><iaasProvider type="mock"/>
+<persistence required="true"><volume size="big"/></persistence></cartridge>"#;
+    let problems = crate::parse_cartridges(std::path::Path::new("c.xml"), bad).unwrap_err();
+    assert!(
+        problems[0]
+            .to_string()
+            .starts_with("c.xml:2:30: <volume> size"),
+        "{}",
+        problems[0]
+    );
+}

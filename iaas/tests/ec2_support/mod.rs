@@ -174,3 +174,22 @@ pub async fn user_data(driver: &Ec2Iaas, instance_id: &str) -> Vec<u8> {
         .decode(encoded.trim())
         .expect("user data is base64")
 }
+
+/// The EBS volumes tagged with `member`'s id.
+pub async fn member_volumes(driver: &Ec2Iaas, member: &str) -> Vec<iaas::ec2::parse::Volume> {
+    let params = vec![
+        ("Filter.1.Name".to_string(), format!("tag:{TAG_MEMBER_ID}")),
+        ("Filter.1.Value.1".to_string(), member.to_string()),
+    ];
+    let root = driver
+        .client()
+        .call(
+            REGION,
+            "DescribeVolumes",
+            &params,
+            iaas::ec2::api::Idempotency::Safe,
+        )
+        .await
+        .expect("DescribeVolumes");
+    iaas::ec2::parse::volumes(&root)
+}
