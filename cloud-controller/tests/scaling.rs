@@ -153,17 +153,39 @@ impl Scenario {
                 return c;
             }
             if Instant::now() > deadline {
-                let decisions = self
-                    .controller
-                    .cluster_decisions(&self.principal, &self.cluster_id)
-                    .await
-                    .unwrap_or_default();
+                let decisions = self.decisions().await;
                 let reasons: Vec<&str> = decisions.iter().map(|d| d.reason.as_str()).collect();
                 panic!(
                     "timed out waiting for {what}: {:?}\nreasons: {reasons:#?}",
                     states(&c)
                 );
             }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn decisions(&self) -> Vec<autoscaler::DecisionRecord> {
+        self.controller
+            .cluster_decisions(&self.principal, &self.cluster_id)
+            .await
+            .expect("decisions")
+    }
+
+    /// Some decision's reason satisfies `matches` (the reasons are shown when none does).
+    async fn assert_some_reason(&self, matches: impl Fn(&str) -> bool) {
+        let decisions = self.decisions().await;
+        let reasons: Vec<&str> = decisions.iter().map(|d| d.reason.as_str()).collect();
+        assert!(reasons.iter().any(|r| matches(r)), "{reasons:#?}");
+    }
+
+    /// The first decision record, waiting up to 10 s for one.
+    async fn first_decision(&self) -> autoscaler::DecisionRecord {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(first) = self.decisions().await.into_iter().next() {
+                return first;
+            }
+            assert!(Instant::now() < deadline, "no decision record");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -247,16 +269,7 @@ async fn spike_scales_up_then_load_gone_scales_down_after_stabilization() {
         );
         assert!(live(&c) <= 4, "above max: {:?}", states(&c));
     }
-    let decisions = s
-        .controller
-        .cluster_decisions(&s.principal, &s.cluster_id)
-        .await
-        .expect("decisions");
-    assert!(
-        decisions.iter().any(|d| d.reason.contains("scale-up")),
-        "{:#?}",
-        decisions.iter().map(|d| &d.reason).collect::<Vec<_>>()
-    );
+    s.assert_some_reason(|r| r.contains("scale-up")).await;
 
     // Load gone: back to the minimum, gracefully, only after the stabilization window.
     let quiet_at = Instant::now();
@@ -320,18 +333,8 @@ async fn quota_errors_on_the_first_partition_move_starts_to_the_next() {
         "p1 retried in a loop: {:?}",
         states(&later)
     );
-    let decisions = s
-        .controller
-        .cluster_decisions(&s.principal, &s.cluster_id)
-        .await
-        .expect("decisions");
-    assert!(
-        decisions
-            .iter()
-            .any(|d| d.reason.contains("p1") && d.reason.contains("quota")),
-        "{:#?}",
-        decisions.iter().map(|d| &d.reason).collect::<Vec<_>>()
-    );
+    s.assert_some_reason(|r| r.contains("p1") && r.contains("quota"))
+        .await;
     s.stop().await;
 }
 
@@ -368,19 +371,7 @@ async fn dry_run_records_decisions_and_starts_nothing() {
         |o| o.scaling.dry_run = true,
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let decisions = loop {
-        let d = s
-            .controller
-            .cluster_decisions(&s.principal, &s.cluster_id)
-            .await
-            .expect("decisions");
-        if !d.is_empty() || Instant::now() > deadline {
-            break d;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let first = decisions.first().expect("a decision record");
+    let first = s.first_decision().await;
     assert!(first.dry_run);
     assert_eq!(first.planned_actions().len(), 2, "{first:?}");
     assert!(first.actions().is_empty());
@@ -409,16 +400,7 @@ async fn quota_vm_caps_the_provider_before_the_cloud_is_asked() {
     let c = s.cluster().await;
     // Refused before any member row or cloud call: nothing failed, nothing beyond the quota.
     assert_eq!(c.members.len(), 2, "{:?}", states(&c));
-    let decisions = s
-        .controller
-        .cluster_decisions(&s.principal, &s.cluster_id)
-        .await
-        .expect("decisions");
-    assert!(
-        decisions.iter().any(|d| d.reason.contains("quota")),
-        "{:#?}",
-        decisions.iter().map(|d| &d.reason).collect::<Vec<_>>()
-    );
+    s.assert_some_reason(|r| r.contains("quota")).await;
     s.stop().await;
 }
 
@@ -451,22 +433,10 @@ async fn a_dry_run_policy_records_and_starts_nothing() {
         |_| {},
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let d = s
-            .controller
-            .cluster_decisions(&s.principal, &s.cluster_id)
-            .await
-            .expect("decisions");
-        if let Some(first) = d.first() {
-            assert!(first.dry_run && first.actions().is_empty(), "{first:?}");
-            assert_eq!(first.planned_actions().len(), 1);
-            assert!(first.reason.contains("dry-run"), "{}", first.reason);
-            break;
-        }
-        assert!(Instant::now() < deadline, "no decision record");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let first = s.first_decision().await;
+    assert!(first.dry_run && first.actions().is_empty(), "{first:?}");
+    assert_eq!(first.planned_actions().len(), 1);
+    assert!(first.reason.contains("dry-run"), "{}", first.reason);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         s.cluster().await.members.is_empty(),

@@ -28,3 +28,10 @@ pub(crate) fn number(props: &Properties, name: &str, default: u64) -> u64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(default)
 }
+
+/// The provider's properties overridden by the more specific ones (cartridge, partition).
+pub(crate) fn merged(defaults: &Properties, over: &Properties) -> Properties {
+    let mut merged = defaults.clone();
+    merged.extend(over.iter().map(|(k, v)| (k.clone(), v.clone())));
+    merged
+}

@@ -105,9 +105,7 @@ impl CloudStackIaas {
     }
 
     fn merged(&self, over: &Properties) -> Properties {
-        let mut merged = self.defaults.clone();
-        merged.extend(over.iter().map(|(k, v)| (k.clone(), v.clone())));
-        merged
+        crate::props::merged(&self.defaults, over)
     }
 
     fn error(

@@ -225,9 +225,7 @@ impl Ec2Iaas {
     }
 
     fn merged(&self, overrides: &Properties) -> Properties {
-        let mut merged = self.defaults.clone();
-        merged.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-        merged
+        crate::props::merged(&self.defaults, overrides)
     }
 
     fn remember_region(&self, region: &str) {

@@ -150,9 +150,7 @@ impl NovaIaas {
     }
 
     fn merged(&self, over: &Properties) -> Properties {
-        let mut merged = self.defaults.clone();
-        merged.extend(over.iter().map(|(k, v)| (k.clone(), v.clone())));
-        merged
+        crate::props::merged(&self.defaults, over)
     }
 
     fn error(
