@@ -259,44 +259,35 @@ impl Controller {
             );
         }
 
-        let status_queue = opts
-            .bus
-            .subscribe(
-                SubscriptionSpec::new(
-                    "cloud-controller.instance-status",
-                    &["instance.status.*"],
-                    QueueKind::Durable,
-                )
-                .map_err(internal)?,
-            )
-            .await
-            .map_err(internal)?;
-
+        let subscribe = |queue: &str, patterns: &[&str], kind: QueueKind| {
+            let spec = SubscriptionSpec::new(queue, patterns, kind);
+            let bus = opts.bus.clone();
+            async move {
+                bus.subscribe(spec.map_err(internal)?)
+                    .await
+                    .map_err(internal)
+            }
+        };
+        // Agents' lifecycle: durable, acknowledged after the registry commit.
+        let status_queue = subscribe(
+            "cloud-controller.instance-status",
+            &["instance.status.*"],
+            QueueKind::Durable,
+        )
+        .await?;
         // Health stats: bounded and lossy, the oldest dropped under overload.
-        let health_queue = opts
-            .bus
-            .subscribe(
-                SubscriptionSpec::new(
-                    "cloud-controller.health",
-                    &["health.#"],
-                    QueueKind::Lossy { capacity: 10_000 },
-                )
-                .map_err(internal)?,
-            )
-            .await
-            .map_err(internal)?;
-        let topology_requests = opts
-            .bus
-            .subscribe(
-                SubscriptionSpec::new(
-                    "cloud-controller.topology-requests",
-                    &["initializer.*"],
-                    QueueKind::Lossy { capacity: 64 },
-                )
-                .map_err(internal)?,
-            )
-            .await
-            .map_err(internal)?;
+        let health_queue = subscribe(
+            "cloud-controller.health",
+            &["health.#"],
+            QueueKind::Lossy { capacity: 10_000 },
+        )
+        .await?;
+        let topology_requests = subscribe(
+            "cloud-controller.topology-requests",
+            &["initializer.*"],
+            QueueKind::Lossy { capacity: 64 },
+        )
+        .await?;
 
         let controller = Arc::new_cyclic(|me| Controller {
             registry,

@@ -39,6 +39,11 @@ impl ErrorClass {
         })
     }
 
+    /// Worth another attempt (for calls that are safe to repeat).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ErrorClass::RateLimited { .. } | ErrorClass::Transient)
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             ErrorClass::Quota => "quota",

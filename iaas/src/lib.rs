@@ -14,6 +14,7 @@ pub mod mock;
 pub mod nova;
 mod props;
 pub mod registry;
+mod retry;
 pub mod types;
 
 pub use error::{ErrorClass, IaasError};

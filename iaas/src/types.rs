@@ -59,8 +59,9 @@ pub struct ProviderSpec {
     pub properties: Properties,
 }
 
-/// What the controller asks a driver to start.
-#[derive(Debug, Clone)]
+/// What the controller asks a driver to start. `Debug` leaves the payload out: it carries
+/// CARTRIDGE_KEY.
+#[derive(Clone)]
 pub struct InstanceSpec {
     pub member_id: String,
     pub cluster_id: String,
@@ -91,6 +92,23 @@ pub struct VolumeSpec {
     pub snapshot_id: Option<String>,
     /// Delete the volume when the member is terminated (Stratos `removeOntermination`).
     pub remove_on_termination: bool,
+}
+
+impl fmt::Debug for InstanceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstanceSpec")
+            .field("member_id", &self.member_id)
+            .field("cluster_id", &self.cluster_id)
+            .field("service_name", &self.service_name)
+            .field("network_partition_id", &self.network_partition_id)
+            .field("partition_id", &self.partition_id)
+            .field("image_id", &self.image_id)
+            .field("payload", &format_args!("<{} bytes>", self.payload.len()))
+            .field("properties", &self.properties)
+            .field("tags", &self.tags)
+            .field("volumes", &self.volumes)
+            .finish()
+    }
 }
 
 /// Provider-neutral instance state.
@@ -206,6 +224,28 @@ mod tests {
         let printed = format!("{spec:?}");
         assert!(!printed.contains("AKIAEXAMPLE") && !printed.contains("very-secret"));
         assert_eq!(spec.credential.expose(), "very-secret");
+    }
+
+    #[test]
+    fn a_spec_never_prints_its_payload() {
+        let spec = InstanceSpec {
+            member_id: "m1".into(),
+            cluster_id: "c1".into(),
+            service_name: "php".into(),
+            network_partition_id: "np".into(),
+            partition_id: "p".into(),
+            image_id: None,
+            payload: "SERVICE_NAME=php,CARTRIDGE_KEY=s3cr3tKey".into(),
+            properties: Properties::new(),
+            tags: BTreeMap::new(),
+            volumes: Vec::new(),
+        };
+        let printed = format!("{spec:?}");
+        assert!(!printed.contains("s3cr3tKey"), "{printed}");
+        assert!(
+            printed.contains("m1") && printed.contains("<40 bytes>"),
+            "{printed}"
+        );
     }
 
     #[test]

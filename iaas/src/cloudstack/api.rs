@@ -8,7 +8,6 @@
 use super::errors::{cloud_error, truncate, CallKind};
 use crate::error::{ErrorClass, IaasError};
 use crate::types::Secret;
-use backon::{ExponentialBuilder, Retryable};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -225,28 +224,16 @@ impl CloudStackApi {
         command: &str,
         params: &[(String, String)],
     ) -> Result<Value, IaasError> {
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.retry.min_delay)
-            .with_max_delay(Duration::from_secs(20))
-            .with_max_times(self.retry.max_times)
-            .with_jitter();
-        (|| self.call(operation, kind, command, params))
-            .retry(backoff)
-            .when(|e: &IaasError| {
-                matches!(
-                    e.class,
-                    ErrorClass::Transient | ErrorClass::RateLimited { .. }
-                )
-            })
-            .adjust(|e: &IaasError, delay| {
-                delay.map(|d| match e.class {
-                    ErrorClass::RateLimited {
-                        retry_after: Some(after),
-                    } => after.min(Duration::from_secs(60)),
-                    _ => d,
-                })
-            })
-            .await
+        let backoff = crate::retry::Backoff {
+            min_delay: self.retry.min_delay,
+            max_delay: Duration::from_secs(20),
+            max_retries: self.retry.max_times,
+            max_hint: Duration::from_secs(60),
+        };
+        crate::retry::retry_safe(backoff, operation, || {
+            self.call(operation, kind, command, params)
+        })
+        .await
     }
 
     /// Wait for an async job and return its `jobresult`. Bounded by `polling.timeout`; the

@@ -7,7 +7,7 @@
 //! `Retry-After` hint. Errors carry the cloud's code and message, never credentials nor the
 //! request body (it may hold the user data).
 
-use super::errors::{classify, is_retryable, parse_retry_after};
+use super::errors::{classify, parse_retry_after};
 use super::parse::{self, Element};
 use crate::error::{ErrorClass, IaasError};
 use crate::types::Secret;
@@ -15,7 +15,6 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use backon::{ExponentialBuilder, Retryable};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -170,28 +169,13 @@ impl Ec2Client {
         if idempotency == Idempotency::Once || self.retry.max_retries == 0 {
             return once().await;
         }
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.retry.min_delay)
-            .with_max_delay(self.retry.max_delay)
-            .with_max_times(self.retry.max_retries)
-            .with_jitter();
-        let max_delay = self.retry.max_delay;
-        once.retry(backoff)
-            .when(|e: &IaasError| is_retryable(&e.class))
-            // A Retry-After hint replaces the computed delay; `None` (backoff exhausted)
-            // stays `None`, so the hint never extends the number of attempts.
-            .adjust(move |e: &IaasError, delay| {
-                delay.map(|d| match e.class {
-                    ErrorClass::RateLimited {
-                        retry_after: Some(hint),
-                    } => hint.min(max_delay),
-                    _ => d,
-                })
-            })
-            .notify(|e: &IaasError, delay| {
-                tracing::debug!(action, error = %e, ?delay, "retrying EC2 call");
-            })
-            .await
+        let backoff = crate::retry::Backoff {
+            min_delay: self.retry.min_delay,
+            max_delay: self.retry.max_delay,
+            max_retries: self.retry.max_retries,
+            max_hint: self.retry.max_delay,
+        };
+        crate::retry::retry_safe(backoff, action, once).await
     }
 
     async fn call_once(

@@ -110,10 +110,7 @@ pub fn parse_retry_after(value: &str, max: Duration) -> Option<Duration> {
 
 /// Whether a class is worth retrying for a call that is safe to repeat.
 pub fn is_retryable(class: &ErrorClass) -> bool {
-    matches!(
-        class,
-        ErrorClass::RateLimited { .. } | ErrorClass::Transient
-    )
+    class.is_retryable()
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ use super::errors::{http_error, parse_retry_after, truncate, CallKind};
 use super::parse;
 use crate::error::{ErrorClass, IaasError};
 use crate::types::Secret;
-use backon::{ExponentialBuilder, Retryable};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -303,28 +302,16 @@ impl NovaApi {
         service: Service,
         path: &str,
     ) -> Result<Value, IaasError> {
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.retry_min_delay)
-            .with_max_delay(Duration::from_secs(20))
-            .with_max_times(3)
-            .with_jitter();
-        (|| self.call(operation, kind, method.clone(), service, path, None))
-            .retry(backoff)
-            .when(|e: &IaasError| {
-                matches!(
-                    e.class,
-                    ErrorClass::Transient | ErrorClass::RateLimited { .. }
-                )
-            })
-            .adjust(|e: &IaasError, delay| {
-                delay.map(|d| match e.class {
-                    ErrorClass::RateLimited {
-                        retry_after: Some(after),
-                    } => after.min(Duration::from_secs(60)),
-                    _ => d,
-                })
-            })
-            .await
+        let backoff = crate::retry::Backoff {
+            min_delay: self.retry_min_delay,
+            max_delay: Duration::from_secs(20),
+            max_retries: 3,
+            max_hint: Duration::from_secs(60),
+        };
+        crate::retry::retry_safe(backoff, operation, || {
+            self.call(operation, kind, method.clone(), service, path, None)
+        })
+        .await
     }
 }
 
