@@ -11,6 +11,12 @@
 //! PostgreSQL), and member state changes are compare-and-set, so concurrent callers on one
 //! registry, or several processes on one database, cannot interleave them. Calls are
 //! synchronous; the controller runs them on blocking threads.
+//!
+//! What a restarted controller needs is here too: `decision_records` keeps the newest decision
+//! records per cluster (seq-ordered JSON bodies), `payload_grants` the one-time payload-by-URL
+//! grants keyed by a hash of their token, and `members.cleanup_requested_at` the set-once
+//! cleanup requests. Queries live by table: members in `member_queries.rs`, decision records in
+//! `decisions.rs`, grants in `grants.rs`, the rest here.
 
 mod records;
 mod schema;
@@ -27,7 +33,9 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use messaging::MemberState;
-use schema::{clusters, definitions, members, subscriptions, tenants, users};
+use schema::{
+    clusters, decision_records, definitions, members, payload_grants, subscriptions, tenants, users,
+};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -189,6 +197,11 @@ macro_rules! write_tx {
         }
     }};
 }
+
+// The query modules come after the macros, which are in scope only below their definition.
+mod decisions;
+mod grants;
+mod member_queries;
 
 /// The registry handle; cheap to clone (clones share the pool).
 #[derive(Clone)]
@@ -423,10 +436,17 @@ impl Registry {
             if taken > 0 {
                 return Err(RegistryError::Conflict(format!("subscription alias {alias} already exists for tenant {tenant}")));
             }
-            // A removed cluster with the same id is history: the alias may be subscribed again.
+            // A removed cluster with the same id is history: the alias may be subscribed again, and
+            // its members, their payload grants and its decision records go with it.
             let existing: Option<String> = clusters::table.find(&cluster_id).select(clusters::status).first(c).optional().map_err(plain("create_subscription"))?;
             match existing.as_deref() {
                 Some("Removed") => {
+                    let old_members: Vec<String> = members::table.filter(members::cluster_id.eq(&cluster_id)).select(members::member_id).load(c).map_err(plain("create_subscription"))?;
+                    // Chunks stay below SQLite's bound-parameter limit.
+                    for ids in old_members.chunks(500) {
+                        diesel::delete(payload_grants::table.filter(payload_grants::member_id.eq_any(ids))).execute(c).map_err(plain("create_subscription"))?;
+                    }
+                    diesel::delete(decision_records::table.filter(decision_records::cluster_id.eq(&cluster_id))).execute(c).map_err(plain("create_subscription"))?;
                     diesel::delete(members::table.filter(members::cluster_id.eq(&cluster_id))).execute(c).map_err(plain("create_subscription"))?;
                     diesel::delete(clusters::table.find(&cluster_id)).execute(c).map_err(plain("create_subscription"))?;
                 }
@@ -554,185 +574,6 @@ impl Registry {
             .map_err(plain("set_cluster_status")))?;
         if n == 0 {
             return Err(RegistryError::NotFound(format!("cluster {cluster_id}")));
-        }
-        Ok(())
-    }
-
-    // ------------------------------------------------------------------------------------
-    // Members
-
-    pub fn insert_member(&self, m: NewMember) -> Result<Member, RegistryError> {
-        let now = now_ms();
-        let row = MemberRow {
-            member_id: m.member_id.clone(),
-            cluster_id: m.cluster_id,
-            tenant_id: m.tenant_id,
-            service_name: m.service_name,
-            network_partition_id: m.network_partition_id,
-            partition_id: m.partition_id,
-            provider_type: m.provider_type,
-            instance_id: None,
-            state: MemberState::Created.as_str().into(),
-            private_ips: "[]".into(),
-            public_ips: "[]".into(),
-            tags: to_json(&m.tags)?,
-            last_error: None,
-            termination_reason: None,
-            created_at: now,
-            updated_at: now,
-            initialized_at: None,
-            started_at: None,
-            activated_at: None,
-            terminate_requested_at: None,
-            terminated_at: None,
-        };
-        let id = m.member_id.clone();
-        run!(self, c => diesel::insert_into(members::table).values(&row).execute(c).map_err(query("insert_member", || format!("member {id} already exists"))))?;
-        row.into_record()
-    }
-
-    pub fn get_member(&self, member_id: &str) -> Result<Option<Member>, RegistryError> {
-        let row: Option<MemberRow> = run!(self, c => members::table.find(member_id).select(MemberRow::as_select()).first(c).optional().map_err(plain("get_member")))?;
-        row.map(MemberRow::into_record).transpose()
-    }
-
-    pub fn list_members(
-        &self,
-        cluster_id: &str,
-        include_terminated: bool,
-    ) -> Result<Vec<Member>, RegistryError> {
-        let rows: Vec<MemberRow> = run!(self, c => {
-            let mut q = members::table
-                .filter(members::cluster_id.eq(cluster_id))
-                .select(MemberRow::as_select())
-                .order((members::created_at.asc(), members::member_id.asc()))
-                .into_boxed();
-            if !include_terminated {
-                q = q.filter(members::state.ne(MemberState::Terminated.as_str()));
-            }
-            q.load(c).map_err(plain("list_members"))
-        })?;
-        rows.into_iter().map(MemberRow::into_record).collect()
-    }
-
-    pub fn list_live_members(&self) -> Result<Vec<Member>, RegistryError> {
-        let rows: Vec<MemberRow> = run!(self, c => members::table
-            .filter(members::state.ne(MemberState::Terminated.as_str()))
-            .select(MemberRow::as_select())
-            .order((members::created_at.asc(), members::member_id.asc()))
-            .load(c)
-            .map_err(plain("list_live_members")))?;
-        rows.into_iter().map(MemberRow::into_record).collect()
-    }
-
-    /// Compare-and-set state change in one transaction, following `MemberState::advance`.
-    pub fn transition_member(
-        &self,
-        member_id: &str,
-        to: MemberState,
-    ) -> Result<Transition, RegistryError> {
-        let now = now_ms();
-        write_tx!(self, c => {
-            // Compare-and-set: the update only applies while the row is still in `from`. On
-            // PostgreSQL a concurrent transition makes it match nothing; re-read and decide again.
-            for _ in 0..TRANSITION_ATTEMPTS {
-                let row: Option<MemberRow> = members::table
-                    .find(member_id)
-                    .select(MemberRow::as_select())
-                    .first(c)
-                    .optional()
-                    .map_err(plain("transition_member"))?;
-                let member = row
-                    .ok_or_else(|| RegistryError::NotFound(format!("member {member_id}")))?
-                    .into_record()?;
-                let from = member.state;
-                let next = match from.advance(to) {
-                    Ok(None) => return Ok(Transition::Unchanged(member)),
-                    Ok(Some(next)) => next,
-                    Err(source) => {
-                        return Err(RegistryError::IllegalTransition {
-                            member_id: member_id.to_string(),
-                            source,
-                        })
-                    }
-                };
-                let target = members::table
-                    .find(member_id)
-                    .filter(members::state.eq(from.as_str()));
-                let set_state = (members::state.eq(next.as_str()), members::updated_at.eq(now));
-                let updated = match next {
-                    MemberState::Initialized => diesel::update(target).set((set_state, members::initialized_at.eq(now))).execute(c),
-                    MemberState::Starting => diesel::update(target).set((set_state, members::started_at.eq(now))).execute(c),
-                    MemberState::Active => diesel::update(target).set((set_state, members::activated_at.eq(now))).execute(c),
-                    MemberState::ReadyToShutDown => diesel::update(target).set((set_state, members::terminate_requested_at.eq(now))).execute(c),
-                    MemberState::Terminated => diesel::update(target).set((set_state, members::terminated_at.eq(now))).execute(c),
-                    MemberState::Created | MemberState::InMaintenance => diesel::update(target).set(set_state).execute(c),
-                }
-                .map_err(plain("transition_member"))?;
-                if updated == 0 {
-                    continue;
-                }
-                let row: MemberRow = members::table
-                    .find(member_id)
-                    .select(MemberRow::as_select())
-                    .first(c)
-                    .map_err(plain("transition_member"))?;
-                return Ok(Transition::Moved {
-                    from,
-                    member: row.into_record()?,
-                });
-            }
-            Err(RegistryError::Conflict(format!(
-                "member {member_id} kept changing concurrently; transition to {to} not applied"
-            )))
-        })
-    }
-
-    pub fn set_member_instance(
-        &self,
-        member_id: &str,
-        instance_id: &str,
-        private_ips: &[String],
-        public_ips: &[String],
-    ) -> Result<Member, RegistryError> {
-        let now = now_ms();
-        let private = to_json(&private_ips)?;
-        let public = to_json(&public_ips)?;
-        let n = run!(self, c => diesel::update(members::table.find(member_id))
-            .set((members::instance_id.eq(instance_id), members::private_ips.eq(&private), members::public_ips.eq(&public), members::updated_at.eq(now)))
-            .execute(c)
-            .map_err(plain("set_member_instance")))?;
-        if n == 0 {
-            return Err(RegistryError::NotFound(format!("member {member_id}")));
-        }
-        self.get_member(member_id)?
-            .ok_or_else(|| RegistryError::NotFound(format!("member {member_id}")))
-    }
-
-    pub fn set_member_error(&self, member_id: &str, error: &str) -> Result<(), RegistryError> {
-        let now = now_ms();
-        let n = run!(self, c => diesel::update(members::table.find(member_id))
-            .set((members::last_error.eq(error), members::updated_at.eq(now)))
-            .execute(c)
-            .map_err(plain("set_member_error")))?;
-        if n == 0 {
-            return Err(RegistryError::NotFound(format!("member {member_id}")));
-        }
-        Ok(())
-    }
-
-    pub fn set_termination_reason(
-        &self,
-        member_id: &str,
-        reason: &str,
-    ) -> Result<(), RegistryError> {
-        let now = now_ms();
-        let n = run!(self, c => diesel::update(members::table.find(member_id))
-            .set((members::termination_reason.eq(reason), members::updated_at.eq(now)))
-            .execute(c)
-            .map_err(plain("set_termination_reason")))?;
-        if n == 0 {
-            return Err(RegistryError::NotFound(format!("member {member_id}")));
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! Records the registry hands out, and the rows they are stored as.
 
-use crate::schema::{clusters, definitions, members, subscriptions, tenants, users};
+use crate::schema::{
+    clusters, decision_records, definitions, members, payload_grants, subscriptions, tenants, users,
+};
 use crate::RegistryError;
 use diesel::prelude::*;
 use messaging::MemberState;
@@ -288,6 +290,18 @@ pub struct Member {
     pub activated_at: Option<i64>,
     pub terminate_requested_at: Option<i64>,
     pub terminated_at: Option<i64>,
+    /// When the controller asked for this member to be cleaned up (ms since epoch); set once.
+    pub cleanup_requested_at: Option<i64>,
+}
+
+/// One decision record as stored: `body` is the controller's JSON, opaque to the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredDecision {
+    /// 1, 2, … per cluster, in the order the records were appended.
+    pub seq: i64,
+    pub recorded_at: i64,
+    pub body: String,
 }
 
 /// The outcome of a state change request.
@@ -463,6 +477,7 @@ pub(crate) struct MemberRow {
     pub activated_at: Option<i64>,
     pub terminate_requested_at: Option<i64>,
     pub terminated_at: Option<i64>,
+    pub cleanup_requested_at: Option<i64>,
 }
 
 impl MemberRow {
@@ -493,6 +508,36 @@ impl MemberRow {
             activated_at: self.activated_at,
             terminate_requested_at: self.terminate_requested_at,
             terminated_at: self.terminated_at,
+            cleanup_requested_at: self.cleanup_requested_at,
         })
     }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = decision_records)]
+pub(crate) struct DecisionRow {
+    pub cluster_id: String,
+    pub seq: i64,
+    pub recorded_at: i64,
+    pub body: String,
+}
+
+impl DecisionRow {
+    pub fn into_record(self) -> StoredDecision {
+        StoredDecision {
+            seq: self.seq,
+            recorded_at: self.recorded_at,
+            body: self.body,
+        }
+    }
+}
+
+/// A payload grant. No `Debug`: the payload carries the cartridge key.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = payload_grants)]
+pub(crate) struct PayloadGrantRow {
+    pub token_hash: String,
+    pub member_id: String,
+    pub payload: String,
+    pub expires_at: i64,
 }

@@ -82,5 +82,24 @@ diesel::table! {
         activated_at -> Nullable<BigInt>,
         terminate_requested_at -> Nullable<BigInt>,
         terminated_at -> Nullable<BigInt>,
+        cleanup_requested_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    decision_records (cluster_id, seq) {
+        cluster_id -> Text,
+        seq -> BigInt,
+        recorded_at -> BigInt,
+        body -> Text,
+    }
+}
+
+diesel::table! {
+    payload_grants (token_hash) {
+        token_hash -> Text,
+        member_id -> Text,
+        payload -> Text,
+        expires_at -> BigInt,
     }
 }

@@ -118,6 +118,16 @@ on_both_backends! {
     concurrent_writers => sqlite_concurrent_writers, postgres_concurrent_writers;
     data_survives_reopen => sqlite_data_survives_reopen, postgres_data_survives_reopen;
     secrets_never_print => sqlite_secrets_never_print, postgres_secrets_never_print;
+    cleanup_request_is_set_once => sqlite_cleanup_request_is_set_once, postgres_cleanup_request_is_set_once;
+    cleanup_requests_survive_reopen => sqlite_cleanup_requests_survive_reopen, postgres_cleanup_requests_survive_reopen;
+    decisions_keep_newest_in_order => sqlite_decisions_keep_newest_in_order, postgres_decisions_keep_newest_in_order;
+    decisions_survive_reopen => sqlite_decisions_survive_reopen, postgres_decisions_survive_reopen;
+    concurrent_decision_appends => sqlite_concurrent_decision_appends, postgres_concurrent_decision_appends;
+    payload_grant_is_single_use => sqlite_payload_grant_is_single_use, postgres_payload_grant_is_single_use;
+    payload_grant_refuses_expired => sqlite_payload_grant_refuses_expired, postgres_payload_grant_refuses_expired;
+    payload_grant_deletes => sqlite_payload_grant_deletes, postgres_payload_grant_deletes;
+    live_member_counts => sqlite_live_member_counts, postgres_live_member_counts;
+    members_in_state => sqlite_members_in_state, postgres_members_in_state;
 }
 
 fn new_sub(tenant: i64, alias: &str) -> (NewSubscription, NewCluster) {
@@ -154,6 +164,31 @@ fn new_member(id: &str, cluster: &str) -> NewMember {
         provider_type: "mock".into(),
         tags: BTreeMap::from([("altostratus:member-id".to_string(), id.to_string())]),
     }
+}
+
+/// Move `id` through `path` (each step one legal transition).
+fn walk(r: &Registry, id: &str, path: &[MemberState]) {
+    for &to in path {
+        assert!(
+            matches!(
+                r.transition_member(id, to).unwrap(),
+                Transition::Moved { .. }
+            ),
+            "{id} did not move to {to}"
+        );
+    }
+}
+
+fn seqs_and_bodies(r: &Registry, cluster: &str) -> Vec<(i64, String)> {
+    r.list_decisions(cluster)
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.seq, d.body))
+        .collect()
+}
+
+fn expected(seqs: std::ops::RangeInclusive<i64>) -> Vec<(i64, String)> {
+    seqs.map(|n| (n, format!("{{\"n\":{n}}}"))).collect()
 }
 
 fn migrations_are_idempotent(f: &mut Fixture) {
@@ -274,6 +309,8 @@ fn resubscribe_after_removal(f: &mut Fixture) {
     r.create_subscription(s.clone(), c.clone()).unwrap();
     r.insert_member(new_member("m1", "shop.php.domain"))
         .unwrap();
+    r.append_decision("shop.php.domain", "{}", 10).unwrap();
+    r.put_payload_grant("h-m1", "m1", "P", i64::MAX).unwrap();
     r.set_subscription_status(1, "shop", SubscriptionStatus::Unsubscribing)
         .unwrap();
     assert_eq!(
@@ -294,6 +331,11 @@ fn resubscribe_after_removal(f: &mut Fixture) {
         r.list_members("shop.php.domain", true).unwrap().is_empty(),
         "old members belong to the removed cluster"
     );
+    assert!(
+        r.list_decisions("shop.php.domain").unwrap().is_empty(),
+        "old decisions belong to the removed cluster"
+    );
+    assert_eq!(r.take_payload_grant("h-m1", 0).unwrap(), None);
 }
 
 fn tenant_scoping(f: &mut Fixture) {
@@ -625,4 +667,328 @@ fn open_errors_are_reported() {
         .expect("parent is a file");
     assert!(matches!(err, RegistryError::Open { .. }), "{err:?}");
     let _ = std::fs::remove_file(file);
+}
+
+fn cleanup_request_is_set_once(f: &mut Fixture) {
+    let r = f.registry();
+    for id in ["m1", "m2", "m3"] {
+        r.insert_member(new_member(id, "c1")).unwrap();
+    }
+    let before = r.get_member("m1").unwrap().unwrap();
+    assert_eq!(before.cleanup_requested_at, None);
+    let first = r
+        .request_cleanup("m1", "scale-down")
+        .unwrap()
+        .expect("first request is applied");
+    let stamp = first.cleanup_requested_at.expect("stamp set");
+    assert!(stamp >= before.created_at);
+    assert_eq!(first.termination_reason.as_deref(), Some("scale-down"));
+    assert_eq!(first.state, Created, "a request does not move the member");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert_eq!(r.request_cleanup("m1", "faulty").unwrap(), None);
+    let again = r.get_member("m1").unwrap().unwrap();
+    assert_eq!(
+        (
+            again.cleanup_requested_at,
+            again.termination_reason.as_deref()
+        ),
+        (Some(stamp), Some("scale-down")),
+        "a second request changes nothing"
+    );
+    // An existing reason is kept.
+    r.set_termination_reason("m2", "unsubscribed").unwrap();
+    let m2 = r.request_cleanup("m2", "faulty").unwrap().unwrap();
+    assert_eq!(m2.termination_reason.as_deref(), Some("unsubscribed"));
+    assert!(m2.cleanup_requested_at.is_some());
+    // A Terminated member is past cleaning up.
+    r.transition_member("m3", Terminated).unwrap();
+    assert_eq!(r.request_cleanup("m3", "late").unwrap(), None);
+    let m3 = r.get_member("m3").unwrap().unwrap();
+    assert_eq!(
+        (m3.cleanup_requested_at, m3.termination_reason),
+        (None, None)
+    );
+    match r.request_cleanup("nope", "x") {
+        Err(RegistryError::NotFound(m)) => assert!(m.contains("nope"), "{m}"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    // Racing requests: exactly one wins.
+    r.insert_member(new_member("m4", "c1")).unwrap();
+    let racers: Vec<_> = (0..4)
+        .map(|i| {
+            let r = r.clone();
+            std::thread::spawn(move || r.request_cleanup("m4", &format!("racer-{i}")).unwrap())
+        })
+        .collect();
+    let winners: Vec<Member> = racers
+        .into_iter()
+        .filter_map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(winners.len(), 1);
+    assert_eq!(
+        r.get_member("m4").unwrap().unwrap().termination_reason,
+        winners[0].termination_reason
+    );
+}
+
+fn cleanup_requests_survive_reopen(f: &mut Fixture) {
+    let r = f.registry().clone();
+    for id in ["a", "b", "c"] {
+        r.insert_member(new_member(id, "c1")).unwrap();
+    }
+    r.request_cleanup("b", "scale-down").unwrap().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    r.request_cleanup("a", "faulty").unwrap().unwrap();
+    let ids = |r: &Registry| -> Vec<String> {
+        r.list_cleanups_requested()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.member_id)
+            .collect()
+    };
+    assert_eq!(ids(&r), ["b", "a"], "oldest request first");
+    let stamp = r.get_member("b").unwrap().unwrap().cleanup_requested_at;
+    drop(r);
+    let r = f.reopen();
+    assert_eq!(ids(&r), ["b", "a"]);
+    let b = r.get_member("b").unwrap().unwrap();
+    assert_eq!(
+        (b.cleanup_requested_at, b.termination_reason.as_deref()),
+        (stamp, Some("scale-down"))
+    );
+    assert_eq!(r.request_cleanup("b", "again").unwrap(), None);
+    // Terminated members leave the list; members never requested were never on it.
+    r.transition_member("b", Terminated).unwrap();
+    assert_eq!(ids(&r), ["a"]);
+}
+
+fn decisions_keep_newest_in_order(f: &mut Fixture) {
+    let r = f.registry();
+    assert!(r.list_decisions("c1").unwrap().is_empty());
+    for n in 1..=5 {
+        r.append_decision("c1", &format!("{{\"n\":{n}}}"), 3)
+            .unwrap();
+    }
+    assert_eq!(seqs_and_bodies(r, "c1"), expected(3..=5));
+    let stored = r.list_decisions("c1").unwrap();
+    assert!(stored
+        .windows(2)
+        .all(|w| w[0].recorded_at <= w[1].recorded_at));
+    // Another cluster has its own sequence and is not trimmed by c1's appends.
+    for n in 1..=2 {
+        r.append_decision("c2", &format!("{{\"n\":{n}}}"), 3)
+            .unwrap();
+    }
+    r.append_decision("c1", "{\"n\":6}", 3).unwrap();
+    assert_eq!(seqs_and_bodies(r, "c2"), expected(1..=2));
+    assert_eq!(seqs_and_bodies(r, "c1"), expected(4..=6));
+    // A smaller keep trims to it; a larger one keeps everything appended since.
+    r.append_decision("c1", "{\"n\":7}", 1).unwrap();
+    assert_eq!(seqs_and_bodies(r, "c1"), expected(7..=7));
+    for n in 8..=9 {
+        r.append_decision("c1", &format!("{{\"n\":{n}}}"), 100)
+            .unwrap();
+    }
+    assert_eq!(seqs_and_bodies(r, "c1"), expected(7..=9));
+    assert_eq!(r.delete_decisions("c1").unwrap(), 3);
+    assert_eq!(r.delete_decisions("c1").unwrap(), 0);
+    assert!(r.list_decisions("c1").unwrap().is_empty());
+    r.append_decision("c1", "{\"n\":1}", 3).unwrap();
+    assert_eq!(
+        seqs_and_bodies(r, "c1"),
+        expected(1..=1),
+        "seq restarts at 1"
+    );
+    assert_eq!(seqs_and_bodies(r, "c2"), expected(1..=2));
+}
+
+fn decisions_survive_reopen(f: &mut Fixture) {
+    for n in 1..=4 {
+        f.registry()
+            .append_decision("c1", &format!("{{\"n\":{n}}}"), 3)
+            .unwrap();
+    }
+    let r = f.reopen();
+    assert_eq!(seqs_and_bodies(&r, "c1"), expected(2..=4));
+    r.append_decision("c1", "{\"n\":5}", 3).unwrap();
+    assert_eq!(seqs_and_bodies(&r, "c1"), expected(3..=5));
+}
+
+/// Parallel appends to one cluster get distinct consecutive seqs, none lost.
+fn concurrent_decision_appends(f: &mut Fixture) {
+    let r = f.registry().clone();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let r = r.clone();
+            std::thread::spawn(move || {
+                for i in 0..5 {
+                    r.append_decision("c1", &format!("{t}-{i}"), 100).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let stored = r.list_decisions("c1").unwrap();
+    let seqs: Vec<i64> = stored.iter().map(|d| d.seq).collect();
+    assert_eq!(seqs, (1..=20).collect::<Vec<i64>>());
+    let mut bodies: Vec<String> = stored.into_iter().map(|d| d.body).collect();
+    bodies.sort();
+    let mut want: Vec<String> = (0..4)
+        .flat_map(|t| (0..5).map(move |i| format!("{t}-{i}")))
+        .collect();
+    want.sort();
+    assert_eq!(bodies, want);
+}
+
+fn payload_grant_is_single_use(f: &mut Fixture) {
+    let r = f.registry().clone();
+    r.put_payload_grant("h1", "m1", "CARTRIDGE_KEY=s3cret", 2_000)
+        .unwrap();
+    assert_eq!(r.take_payload_grant("unknown", 0).unwrap(), None);
+    assert_eq!(
+        r.take_payload_grant("h1", 1_999).unwrap().as_deref(),
+        Some("CARTRIDGE_KEY=s3cret")
+    );
+    assert_eq!(r.take_payload_grant("h1", 1_999).unwrap(), None);
+    // The same hash again is refused, and the error does not carry the payload.
+    r.put_payload_grant("h2", "m1", "CARTRIDGE_KEY=s3cret", 2_000)
+        .unwrap();
+    match r.put_payload_grant("h2", "m2", "CARTRIDGE_KEY=other", 9_000) {
+        Err(e @ RegistryError::Conflict(_)) => assert!(!e.to_string().contains("s3cret"), "{e}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(
+        r.take_payload_grant("h2", 0).unwrap().as_deref(),
+        Some("CARTRIDGE_KEY=s3cret"),
+        "the first grant was not overwritten"
+    );
+    // A grant survives a restart until it is taken.
+    r.put_payload_grant("h3", "m3", "P3", 2_000).unwrap();
+    drop(r);
+    let r = f.reopen();
+    assert_eq!(
+        r.take_payload_grant("h3", 0).unwrap().as_deref(),
+        Some("P3")
+    );
+    assert_eq!(r.take_payload_grant("h3", 0).unwrap(), None);
+    // Racing takes: exactly one gets the payload.
+    r.put_payload_grant("h4", "m4", "P4", 2_000).unwrap();
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let r = r.clone();
+            std::thread::spawn(move || r.take_payload_grant("h4", 0).unwrap())
+        })
+        .collect();
+    let got: Vec<String> = racers
+        .into_iter()
+        .filter_map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(got, ["P4"]);
+}
+
+fn payload_grant_refuses_expired(f: &mut Fixture) {
+    let r = f.registry();
+    r.put_payload_grant("h1", "m1", "P1", 2_000).unwrap();
+    // `expires_at > now` is required: at the instant of expiry it is already gone.
+    assert_eq!(r.take_payload_grant("h1", 2_000).unwrap(), None);
+    // The expired take deleted it: an earlier clock cannot bring it back.
+    assert_eq!(r.take_payload_grant("h1", 0).unwrap(), None);
+    r.put_payload_grant("h2", "m1", "P2", 2_000).unwrap();
+    assert_eq!(r.take_payload_grant("h2", 5_000).unwrap(), None);
+    assert_eq!(r.take_payload_grant("h2", 0).unwrap(), None);
+}
+
+fn payload_grant_deletes(f: &mut Fixture) {
+    let r = f.registry();
+    r.put_payload_grant("a1", "m-a", "A1", 100).unwrap();
+    r.put_payload_grant("a2", "m-a", "A2", 300).unwrap();
+    r.put_payload_grant("b1", "m-b", "B1", 200).unwrap();
+    r.put_payload_grant("c1", "m-c", "C1", 300).unwrap();
+    assert_eq!(r.delete_payload_grants("m-a").unwrap(), 2);
+    assert_eq!(r.delete_payload_grants("m-a").unwrap(), 0);
+    assert_eq!(r.take_payload_grant("a2", 0).unwrap(), None);
+    r.put_payload_grant("d1", "m-d", "D1", 100).unwrap();
+    // Expired means `expires_at <= now`, the same line take_payload_grant draws.
+    assert_eq!(r.delete_expired_payload_grants(200).unwrap(), 2);
+    assert_eq!(r.delete_expired_payload_grants(200).unwrap(), 0);
+    assert_eq!(r.take_payload_grant("b1", 0).unwrap(), None);
+    assert_eq!(r.take_payload_grant("d1", 0).unwrap(), None);
+    assert_eq!(
+        r.take_payload_grant("c1", 250).unwrap().as_deref(),
+        Some("C1")
+    );
+}
+
+fn live_member_counts(f: &mut Fixture) {
+    let r = f.registry();
+    let member = |id: &str, tenant: i64, provider: &str| NewMember {
+        tenant_id: tenant,
+        provider_type: provider.into(),
+        ..new_member(id, &format!("c{tenant}"))
+    };
+    for (id, tenant, provider) in [
+        ("a", 1, "mock"),
+        ("b", 1, "mock"),
+        ("c", 1, "mock"),
+        ("d", 2, "mock"),
+        ("e", 2, "mock"),
+        ("f", 1, "ec2"),
+        ("g", 2, "ec2"),
+    ] {
+        r.insert_member(member(id, tenant, provider)).unwrap();
+    }
+    walk(r, "b", &[Initialized, Starting, Active]);
+    walk(r, "c", &[Terminated]);
+    walk(r, "d", &[Initialized]);
+    walk(r, "e", &[Initialized, ReadyToShutDown]);
+    walk(r, "g", &[Initialized, ReadyToShutDown, Terminated]);
+    let count = |p: &str, t: Option<i64>| r.count_live_members(p, t).unwrap();
+    assert_eq!(count("mock", None), 4, "a, b, d, e");
+    assert_eq!(count("mock", Some(1)), 2, "a, b");
+    assert_eq!(count("mock", Some(2)), 2, "d, e");
+    assert_eq!(count("ec2", None), 1, "f");
+    assert_eq!(count("ec2", Some(1)), 1);
+    assert_eq!(count("ec2", Some(2)), 0, "g is Terminated");
+    assert_eq!(count("ec2", Some(3)), 0);
+    assert_eq!(count("nope", None), 0);
+    walk(r, "b", &[ReadyToShutDown, Terminated]);
+    assert_eq!((count("mock", None), count("mock", Some(1))), (3, 1));
+    // A cleanup request alone does not make a member dead.
+    r.request_cleanup("a", "scale-down").unwrap().unwrap();
+    assert_eq!(count("mock", Some(1)), 1);
+}
+
+fn members_in_state(f: &mut Fixture) {
+    let r = f.registry();
+    for (id, cluster) in [
+        ("a", "c1"),
+        ("b", "c2"),
+        ("c", "c1"),
+        ("d", "c2"),
+        ("e", "c3"),
+    ] {
+        r.insert_member(new_member(id, cluster)).unwrap();
+        // Distinct created_at values keep the expected order independent of the clock.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    walk(r, "d", &[Initialized, Starting, Active]);
+    walk(r, "b", &[Initialized, Starting, Active]);
+    walk(r, "c", &[Initialized]);
+    walk(r, "e", &[Terminated]);
+    let ids = |s: MemberState| -> Vec<String> {
+        r.list_members_in_state(s)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.member_id)
+            .collect()
+    };
+    assert_eq!(ids(Active), ["b", "d"], "by created_at, not by transition");
+    assert_eq!(ids(Created), ["a"]);
+    assert_eq!(ids(Initialized), ["c"]);
+    assert_eq!(ids(Terminated), ["e"]);
+    assert!(ids(Starting).is_empty());
+    let active = r.list_members_in_state(Active).unwrap();
+    assert!(active.iter().all(|m| m.state == Active));
 }
