@@ -5,7 +5,12 @@
 //! publish, and it publishes health statistics from the mock-iaas.xml patterns.
 //!
 //! Properties (per provider, overridable down the cascade per cartridge/partition):
-//! - `mock.start.latency.ms`: how long a start takes (default 0).
+//! - `mock.start.latency.ms`: how long a start takes (default 0). As in a real cloud the
+//!   instance exists (and is persisted) from the moment the call is accepted: it is recorded
+//!   before the wait, so `describe_instances` sees it while the start is still under way and a
+//!   controller killed during the wait leaves an instance the cloud knows.
+//! - `mock.terminate.latency.ms`: how long a termination takes (default 0), provider level;
+//!   the instance is listed until the wait is over.
 //! - `mock.fail.start`: make starts fail with this error class (`quota`, `capacity`,
 //!   `rate-limited`, `auth`, `invalid-request`, `transient`).
 //! - `mock.fail.start.times`: only the first N starts fail (default: all of them).
@@ -15,14 +20,24 @@
 //! - `mock.max.payload.bytes`: the user-data limit the mock declares (default none), provider
 //!   level; a larger payload is refused like a real cloud would.
 //!
+//! Starts are idempotent, as a start with an EC2 ClientToken is: a start for a member that
+//! already has an instance (tag [`TAG_MEMBER_ID`]) returns that instance, without a second
+//! instance or address. Injected failures fail before anything is recorded. Neither latency
+//! holds the state lock: other calls proceed while a start or a termination waits.
+//!
 //! The simulated instances are kept in `<state_dir>/mock-<type>.json` so that, like a real
-//! cloud's, they outlive a restart of the controller.
+//! cloud's, they outlive a restart of the controller. Its shape (tools read it, tests plant
+//! instances in it while the controller is stopped): `{"next_address": N,
+//! "injected_failures": N, "instances": {"<instance id>": {"instance_id", "member" (a
+//! camelCase `MemberRef`), "tags", "private_ip", "public_ip", "payload", "agent",
+//! "agent_delay_ms"}}}`. Every change is written (write, then rename) before the call that made
+//! it returns; the file is written outside the state lock, newest state last.
 
 use crate::error::{ErrorClass, IaasError};
 use crate::registry::DriverContext;
 use crate::types::{
     Capabilities, Iaas, Instance, InstanceFilter, InstanceSpec, InstanceState, Properties,
-    ProviderSpec,
+    ProviderSpec, TAG_MEMBER_ID,
 };
 use async_trait::async_trait;
 use messaging::events::{InstanceStatusEvent, MemberHealthStatsEvent, MemberRef};
@@ -122,11 +137,27 @@ struct MockInstance {
     agent_delay_ms: u64,
 }
 
+impl MockInstance {
+    fn is_member(&self, member_id: &str) -> bool {
+        self.tags.get(TAG_MEMBER_ID).map(String::as_str) == Some(member_id)
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct MockState {
     next_address: u32,
     injected_failures: u64,
     instances: BTreeMap<String, MockInstance>,
+    /// Changes since the driver was created (not persisted): orders the snapshots written to
+    /// the state file.
+    #[serde(skip)]
+    generation: u64,
+}
+
+/// A serialized state, to be written after the state lock is released.
+struct Snapshot {
+    generation: u64,
+    bytes: Vec<u8>,
 }
 
 /// The mock cloud driver.
@@ -137,6 +168,10 @@ pub struct MockIaas {
     patterns: HealthPatterns,
     state: Arc<Mutex<MockState>>,
     state_file: Option<PathBuf>,
+    /// Serializes writes of the state file; holds the generation last written.
+    written: tokio::sync::Mutex<u64>,
+    /// `mock.terminate.latency.ms` (provider level).
+    terminate_latency: Duration,
     stats_interval: Duration,
     /// Simulated user-data limit (`mock.max.payload.bytes`), to exercise payloads by URL.
     max_payload_bytes: Option<usize>,
@@ -211,6 +246,10 @@ impl MockIaas {
             patterns: ctx.health_patterns.clone(),
             state: Arc::new(Mutex::new(state)),
             state_file,
+            written: tokio::sync::Mutex::new(0),
+            terminate_latency: Duration::from_millis(
+                parse_prop(t, &spec.properties, "mock.terminate.latency.ms")?.unwrap_or(0),
+            ),
             stats_interval: Duration::from_secs_f64(stats_secs.max(0.05)),
             max_payload_bytes: parse_prop(t, &spec.properties, "mock.max.payload.bytes")?,
             initialized: AtomicBool::new(false),
@@ -238,17 +277,50 @@ impl MockIaas {
         })
     }
 
-    fn persist(&self, state: &MockState) -> Result<(), IaasError> {
-        let Some(path) = &self.state_file else {
+    fn save_error(&self, message: String) -> IaasError {
+        IaasError::new(
+            &self.provider_type,
+            "save state",
+            ErrorClass::Transient,
+            message,
+        )
+    }
+
+    /// Serialize `state` after a change (under the state lock; no I/O), when it is persisted.
+    fn snapshot(&self, state: &mut MockState) -> Result<Option<Snapshot>, IaasError> {
+        if self.state_file.is_none() {
+            return Ok(None);
+        }
+        state.generation += 1;
+        let bytes =
+            serde_json::to_vec_pretty(&*state).map_err(|e| self.save_error(e.to_string()))?;
+        Ok(Some(Snapshot {
+            generation: state.generation,
+            bytes,
+        }))
+    }
+
+    /// Write a snapshot taken by [`Self::snapshot`], after the state lock is released. Writes
+    /// are serialized; a snapshot older than the one on disk is skipped (the newer one holds
+    /// its change too).
+    async fn write(&self, snapshot: Option<Snapshot>) -> Result<(), IaasError> {
+        let (Some(path), Some(snapshot)) = (&self.state_file, snapshot) else {
             return Ok(());
         };
-        let err =
-            |e: String| IaasError::new(&self.provider_type, "save state", ErrorClass::Transient, e);
-        let bytes = serde_json::to_vec_pretty(state).map_err(|e| err(e.to_string()))?;
+        let mut written = self.written.lock().await;
+        if *written >= snapshot.generation {
+            return Ok(());
+        }
         // Write-then-rename so a crash never leaves a torn file.
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, bytes).map_err(|e| err(format!("{}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, path).map_err(|e| err(format!("{}: {e}", path.display())))
+        tokio::fs::write(&tmp, snapshot.bytes)
+            .await
+            .map_err(|e| self.save_error(format!("{}: {e}", tmp.display())))?;
+        tokio::fs::rename(&tmp, path)
+            .await
+            .map_err(|e| self.save_error(format!("{}: {e}", path.display())))?;
+        *written = snapshot.generation;
+        Ok(())
     }
 
     fn to_instance(i: &MockInstance) -> Instance {
@@ -459,49 +531,65 @@ impl Iaas for MockIaas {
                 )
             })?),
         };
-        if latency > 0 {
-            tokio::time::sleep(Duration::from_millis(latency)).await;
-        }
-        let mut state = self.lock()?;
-        if let Some(class) = fail_class {
-            if fail_times.is_none_or(|n| state.injected_failures < n) {
+        let latency = Duration::from_millis(latency);
+        let outcome = {
+            let mut state = self.lock()?;
+            // A retried start (or one after a controller restart) gets the member's instance.
+            if let Some(existing) = state
+                .instances
+                .values()
+                .find(|i| i.is_member(&spec.member_id))
+            {
+                tracing::info!(provider = %t, member = %spec.member_id, instance = %existing.instance_id, "member already has an instance");
+                return Ok(Self::to_instance(existing));
+            }
+            let fails =
+                fail_class.filter(|_| fail_times.is_none_or(|n| state.injected_failures < n));
+            if let Some(class) = fails {
                 state.injected_failures += 1;
-                let failures = state.injected_failures;
-                self.persist(&state)?;
-                return Err(IaasError::new(
+                let error = IaasError::new(
                     t,
                     "start_instance",
                     class,
-                    format!("injected failure #{failures}"),
+                    format!("injected failure #{}", state.injected_failures),
                 )
-                .with_code("MockInjectedFailure"));
+                .with_code("MockInjectedFailure");
+                (Err(error), self.snapshot(&mut state)?)
+            } else {
+                let n = state.next_address;
+                state.next_address += 1;
+                let instance = MockInstance {
+                    instance_id: format!("mock-{}-{:06}", sanitize(t), n + 1),
+                    member: MemberRef {
+                        service_name: spec.service_name.clone(),
+                        cluster_id: spec.cluster_id.clone(),
+                        cluster_instance_id: None,
+                        network_partition_id: spec.network_partition_id.clone(),
+                        partition_id: spec.partition_id.clone(),
+                        member_id: spec.member_id.clone(),
+                    },
+                    tags: spec.tags.clone(),
+                    private_ip: address(10, n),
+                    public_ip: address(20, n),
+                    payload: spec.payload.clone(),
+                    agent,
+                    agent_delay_ms,
+                };
+                let result = Self::to_instance(&instance);
+                state
+                    .instances
+                    .insert(instance.instance_id.clone(), instance);
+                (Ok(result), self.snapshot(&mut state)?)
             }
-        }
-        let n = state.next_address;
-        state.next_address += 1;
-        let instance = MockInstance {
-            instance_id: format!("mock-{}-{:06}", sanitize(t), n + 1),
-            member: MemberRef {
-                service_name: spec.service_name.clone(),
-                cluster_id: spec.cluster_id.clone(),
-                cluster_instance_id: None,
-                network_partition_id: spec.network_partition_id.clone(),
-                partition_id: spec.partition_id.clone(),
-                member_id: spec.member_id.clone(),
-            },
-            tags: spec.tags.clone(),
-            private_ip: address(10, n),
-            public_ip: address(20, n),
-            payload: spec.payload.clone(),
-            agent,
-            agent_delay_ms,
         };
-        let result = Self::to_instance(&instance);
-        state
-            .instances
-            .insert(instance.instance_id.clone(), instance);
-        self.persist(&state)?;
-        Ok(result)
+        let (result, snapshot) = outcome;
+        // An accepted start's instance is known to the cloud (and on disk) before the latency;
+        // a refused one leaves nothing but the failure count.
+        self.write(snapshot).await?;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        result
     }
 
     async fn describe_instances(
@@ -518,17 +606,30 @@ impl Iaas for MockIaas {
     }
 
     async fn terminate_instance(&self, instance_id: &str) -> Result<(), IaasError> {
-        let mut state = self.lock()?;
-        if state.instances.remove(instance_id).is_none() {
-            return Err(IaasError::new(
+        let not_found = || {
+            IaasError::new(
                 &self.provider_type,
                 "terminate_instance",
                 ErrorClass::NotFound,
                 format!("no instance {instance_id}"),
             )
-            .with_code("InstanceNotFound"));
+            .with_code("InstanceNotFound")
+        };
+        if !self.terminate_latency.is_zero() {
+            if !self.lock()?.instances.contains_key(instance_id) {
+                return Err(not_found());
+            }
+            // Listed (and usable) until the termination is over; the lock is not held.
+            tokio::time::sleep(self.terminate_latency).await;
         }
-        self.persist(&state)
+        let snapshot = {
+            let mut state = self.lock()?;
+            if state.instances.remove(instance_id).is_none() {
+                return Err(not_found());
+            }
+            self.snapshot(&mut state)?
+        };
+        self.write(snapshot).await
     }
 }
 
@@ -741,6 +842,254 @@ mod tests {
         assert_ne!(
             next.instance_id, started.instance_id,
             "ids must not be reused after restart"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn by_member(member: &str) -> InstanceFilter {
+        InstanceFilter {
+            cluster_id: None,
+            member_id: Some(member.into()),
+        }
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("alto-mock-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_second_start_of_a_member_returns_its_instance() {
+        let dir = temp_dir("idempotent");
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let mock = MockIaas::new(&provider(&[]), &ctx(bus.clone(), Some(dir.clone()))).unwrap();
+        let first = mock.start_instance(&instance_spec("m1")).await.unwrap();
+        let again = mock.start_instance(&instance_spec("m1")).await.unwrap();
+        assert_eq!(again, first, "same instance, same addresses");
+        assert_eq!(
+            mock.describe_instances(&InstanceFilter::default())
+                .await
+                .unwrap(),
+            vec![first.clone()]
+        );
+        // After a restart of the controller too, and the next member gets the next address.
+        drop(mock);
+        let restarted = MockIaas::new(&provider(&[]), &ctx(bus, Some(dir.clone()))).unwrap();
+        assert_eq!(
+            restarted
+                .start_instance(&instance_spec("m1"))
+                .await
+                .unwrap(),
+            first
+        );
+        let other = restarted
+            .start_instance(&instance_spec("m2"))
+            .await
+            .unwrap();
+        assert_ne!(other.instance_id, first.instance_id);
+        assert_ne!(other.private_ips, first.private_ips);
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("mock-mock.json")).unwrap()).unwrap();
+        assert_eq!(saved["instances"].as_object().unwrap().len(), 2);
+        assert_eq!(saved["next_address"], 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_instance_is_listed_and_saved_while_its_start_still_waits() {
+        let dir = temp_dir("latency");
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let mock = Arc::new(
+            MockIaas::new(
+                &provider(&[("mock.start.latency.ms", "600000")]),
+                &ctx(bus.clone(), Some(dir.clone())),
+            )
+            .unwrap(),
+        );
+        let starting = tokio::spawn({
+            let mock = mock.clone();
+            async move { mock.start_instance(&instance_spec("m1")).await }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listed = loop {
+            let found = mock.describe_instances(&by_member("m1")).await.unwrap();
+            if !found.is_empty() {
+                break found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the starting instance is never listed"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert!(!starting.is_finished(), "the start is still waiting");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].member_id(), Some("m1"));
+        // Other calls are not held up by the waiting start; a retry returns the same instance.
+        let retry = MockIaas::start_instance(&mock, &instance_spec("m1"))
+            .await
+            .unwrap();
+        assert_eq!(retry, listed[0]);
+        // The controller dies during the wait: the instance is already on disk.
+        starting.abort();
+        let _ = starting.await;
+        drop(mock);
+        let restarted = MockIaas::new(&provider(&[]), &ctx(bus, Some(dir.clone()))).unwrap();
+        assert_eq!(
+            restarted
+                .describe_instances(&by_member("m1"))
+                .await
+                .unwrap(),
+            listed
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refused_start_records_no_instance() {
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let mock = MockIaas::new(
+            &provider(&[
+                ("mock.fail.start", "capacity"),
+                ("mock.fail.start.times", "1"),
+                ("mock.start.latency.ms", "1"),
+            ]),
+            &ctx(bus, None),
+        )
+        .unwrap();
+        let err = mock.start_instance(&instance_spec("m1")).await.unwrap_err();
+        assert_eq!(err.class, ErrorClass::Capacity);
+        assert!(mock
+            .describe_instances(&InstanceFilter::default())
+            .await
+            .unwrap()
+            .is_empty());
+        let started = mock.start_instance(&instance_spec("m1")).await.unwrap();
+        assert_eq!(
+            mock.describe_instances(&by_member("m1")).await.unwrap(),
+            vec![started]
+        );
+    }
+
+    #[tokio::test]
+    async fn termination_waits_its_latency_without_holding_up_other_calls() {
+        let dir = temp_dir("terminate");
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let latency = Duration::from_millis(1500);
+        let mock = Arc::new(
+            MockIaas::new(
+                &provider(&[("mock.terminate.latency.ms", "1500")]),
+                &ctx(bus, Some(dir.clone())),
+            )
+            .unwrap(),
+        );
+        let doomed = mock.start_instance(&instance_spec("m1")).await.unwrap();
+        let begun = Instant::now();
+        let terminating = tokio::spawn({
+            let mock = mock.clone();
+            let id = doomed.instance_id.clone();
+            async move { mock.terminate_instance(&id).await }
+        });
+        // While it terminates: still listed, and describe and start proceed.
+        assert_eq!(
+            mock.describe_instances(&by_member("m1")).await.unwrap(),
+            vec![doomed.clone()]
+        );
+        let other = mock.start_instance(&instance_spec("m2")).await.unwrap();
+        assert_eq!(
+            mock.describe_instances(&by_member("m2")).await.unwrap(),
+            vec![other.clone()]
+        );
+        assert!(
+            !terminating.is_finished(),
+            "the other calls did not wait for the termination"
+        );
+        terminating.await.unwrap().unwrap();
+        assert!(begun.elapsed() >= latency);
+        assert_eq!(
+            mock.describe_instances(&InstanceFilter::default())
+                .await
+                .unwrap(),
+            vec![other]
+        );
+        let err = mock
+            .terminate_instance(&doomed.instance_id)
+            .await
+            .unwrap_err();
+        assert!(err.is_not_found(), "{err}");
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("mock-mock.json")).unwrap()).unwrap();
+        assert_eq!(saved["instances"].as_object().unwrap().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn concurrent_changes_leave_the_newest_state_on_disk() {
+        let dir = temp_dir("concurrent");
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let mock =
+            Arc::new(MockIaas::new(&provider(&[]), &ctx(bus.clone(), Some(dir.clone()))).unwrap());
+        let starts: Vec<_> = (0..20)
+            .map(|i| {
+                let mock = mock.clone();
+                tokio::spawn(
+                    async move { mock.start_instance(&instance_spec(&format!("m{i}"))).await },
+                )
+            })
+            .collect();
+        for s in starts {
+            s.await.unwrap().unwrap();
+        }
+        let restarted = MockIaas::new(&provider(&[]), &ctx(bus, Some(dir.clone()))).unwrap();
+        assert_eq!(
+            restarted
+                .describe_instances(&InstanceFilter::default())
+                .await
+                .unwrap()
+                .len(),
+            20
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_planted_state_file_is_read() {
+        // The shape tools read and tests write while the controller is stopped.
+        let dir = temp_dir("planted");
+        let planted = serde_json::json!({
+            "next_address": 7,
+            "injected_failures": 0,
+            "instances": {"mock-mock-000007": {
+                "instance_id": "mock-mock-000007",
+                "member": {"serviceName": "php", "clusterId": "c1", "networkPartitionId": "np1",
+                           "partitionId": "p1", "memberId": "m1"},
+                "tags": {TAG_MEMBER_ID: "m1", TAG_CLUSTER_ID: "c1", TAG_MANAGED_BY: MANAGED_BY_VALUE},
+                "private_ip": "10.0.0.7",
+                "public_ip": "20.0.0.7",
+                "payload": "MEMBER_ID=m1",
+                "agent": false,
+                "agent_delay_ms": 100
+            }}
+        });
+        std::fs::write(
+            dir.join("mock-mock.json"),
+            serde_json::to_vec(&planted).unwrap(),
+        )
+        .unwrap();
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let mock = MockIaas::new(&provider(&[]), &ctx(bus, Some(dir.clone()))).unwrap();
+        let adopted = mock.start_instance(&instance_spec("m1")).await.unwrap();
+        assert_eq!(adopted.instance_id, "mock-mock-000007");
+        assert_eq!(adopted.private_ips, vec!["10.0.0.7"]);
+        let next = mock.start_instance(&instance_spec("m2")).await.unwrap();
+        assert_eq!(next.instance_id, "mock-mock-000008");
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("mock-mock.json")).unwrap()).unwrap();
+        assert_eq!(
+            saved["instances"]["mock-mock-000007"], planted["instances"]["mock-mock-000007"],
+            "the format is unchanged"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
