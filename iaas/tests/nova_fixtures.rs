@@ -4,7 +4,7 @@
 mod libcloud;
 
 use base64::Engine;
-use iaas::nova::{NovaIaas, META_RELEASE_FLOATING_IP, META_VOLUMES};
+use iaas::nova::{server_name, NovaIaas, META_RELEASE_FLOATING_IP, META_VOLUMES};
 use iaas::{
     ErrorClass, Iaas, InstanceFilter, InstanceSpec, InstanceState, Properties, ProviderSpec,
     Secret, MANAGED_BY_VALUE, TAG_CLUSTER_ID, TAG_MANAGED_BY, TAG_MEMBER_ID,
@@ -54,6 +54,30 @@ impl Cloud {
             .respond_with(response)
             .mount(&self.server)
             .await;
+    }
+
+    /// `servers/detail` answers Libcloud's recorded servers, none of them ours: a start finds no
+    /// server of its member and creates one.
+    async fn no_server_of_ours(&self) {
+        self.mount(
+            "GET",
+            format!("{}/servers/detail", self.compute),
+            json_response(200, "openstack_v1.1/_servers_detail.json"),
+        )
+        .await;
+    }
+
+    /// The query strings of the `servers/detail` requests.
+    async fn detail_queries(&self) -> Vec<String> {
+        let at = format!("{}/servers/detail", self.compute);
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.method.as_str() == "GET" && r.url.path() == at)
+            .map(|r| r.url.query().unwrap_or_default().to_string())
+            .collect()
     }
 
     fn provider(&self, extra: &[(&str, &str)]) -> ProviderSpec {
@@ -158,6 +182,7 @@ async fn start_instance_boots_associates_a_floating_ip_and_attaches_a_volume() {
         .to_string();
 
     let compute = &c.compute;
+    c.no_server_of_ours().await;
     c.mount(
         "POST",
         format!("{compute}/servers"),
@@ -270,6 +295,9 @@ async fn start_instance_boots_associates_a_floating_ip_and_attaches_a_volume() {
     );
     assert_eq!(create["networks"], json!([{"uuid": "net-1"}]));
     assert_eq!(create["availability_zone"], "nova");
+    assert_eq!(create["name"], server_name("php.c1", "m1"));
+    // The member's server was looked for first, by its name.
+    assert_eq!(c.detail_queries().await, ["limit=1000&name=php-c1-m1"]);
 
     let action = bodies(&c.server, "POST", &format!("{compute}/servers/{id}/action")).await;
     assert_eq!(action, vec![json!({"addFloatingIp": {"address": free_ip}})]);
@@ -485,6 +513,7 @@ async fn a_server_that_goes_to_error_is_deleted_and_reported_with_its_fault() {
     let recorded =
         fixture_json("openstack_v1.1/_servers_detail_ERROR_STATE.json")["servers"][0].clone();
     let id = recorded["id"].as_str().unwrap().to_string();
+    c.no_server_of_ours().await;
     c.mount(
         "POST",
         format!("{}/servers", c.compute),
@@ -522,6 +551,7 @@ async fn a_server_that_goes_to_error_is_deleted_and_reported_with_its_fault() {
 #[tokio::test]
 async fn quota_and_throttling_on_create_keep_code_message_and_retry_after() {
     let c = cloud().await;
+    c.no_server_of_ours().await;
     c.mount("POST", format!("{}/servers", c.compute), ResponseTemplate::new(403).set_body_string(
         "{\"forbidden\": {\"message\": \"Quota exceeded for instances: Requested 1, but already used 10 of 10 instances\", \"code\": 403}}")).await;
     let driver = NovaIaas::new(&c.provider(&[])).unwrap();
@@ -532,6 +562,7 @@ async fn quota_and_throttling_on_create_keep_code_message_and_retry_after() {
     assert!(!err.to_string().contains("CARTRIDGE_KEY"));
 
     let c = cloud().await;
+    c.no_server_of_ours().await;
     c.mount(
         "POST",
         format!("{}/servers", c.compute),
@@ -553,6 +584,282 @@ async fn quota_and_throttling_on_create_keep_code_message_and_retry_after() {
         1,
         "creates are never retried"
     );
+}
+
+/// Libcloud's recorded ACTIVE server 12064 as the member's server (our metadata and name), and
+/// `servers/detail` listing it beside the other recorded server.
+fn members_server(member: &str, extra_metadata: &[(&str, &str)]) -> (Value, Value) {
+    let mut server = fixture_json("openstack_v1.1/_servers_12064.json");
+    let mut metadata = json!(our_tags(member));
+    for (k, v) in extra_metadata {
+        metadata[*k] = json!(v);
+    }
+    server["server"]["metadata"] = metadata.clone();
+    server["server"]["name"] = json!(server_name("php.c1", member));
+    let mut detail = fixture_json("openstack_v1.1/_servers_detail.json");
+    let listed = detail["servers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["id"] == server["server"]["id"])
+        .unwrap();
+    listed["metadata"] = metadata;
+    listed["name"] = server["server"]["name"].clone();
+    (server, detail)
+}
+
+#[tokio::test]
+async fn a_retried_start_returns_the_members_server_instead_of_creating_another() {
+    let c = cloud().await;
+    let (server, detail) = members_server("m1", &[]);
+    let id = id_text(&server["server"]["id"]);
+    c.mount(
+        "GET",
+        format!("{}/servers/detail", c.compute),
+        json_value_response(200, &detail),
+    )
+    .await;
+    c.mount(
+        "GET",
+        format!("{}/servers/{id}", c.compute),
+        json_value_response(200, &server),
+    )
+    .await;
+    let driver = NovaIaas::new(&c.provider(&[])).unwrap();
+    let spec = instance_spec(&[("instanceType", "4"), ("autoAssignIp", "true")]);
+    let first = driver.start_instance(&spec).await.unwrap();
+    let again = driver.start_instance(&spec).await.unwrap();
+    assert_eq!(first.instance_id, id);
+    assert_eq!(again, first);
+    assert_eq!(first.state, InstanceState::Running);
+    assert_eq!(first.member_id(), Some("m1"));
+    let (public, private) = addrs(&server["server"]);
+    assert_eq!(
+        (first.public_ips.clone(), first.private_ips.clone()),
+        (public, private)
+    );
+    assert_eq!(
+        count(&c.server, "POST", &format!("{}/servers", c.compute)).await,
+        0,
+        "no second server"
+    );
+    assert_eq!(
+        c.detail_queries().await,
+        ["limit=1000&name=php-c1-m1", "limit=1000&name=php-c1-m1"]
+    );
+
+    // A server of another member (the name filter is a pattern; the metadata decides), or one
+    // without our marker, is not the member's: a new server is created.
+    for metadata in [
+        our_tags("m10"),
+        BTreeMap::from([(TAG_MEMBER_ID.to_string(), "m1".to_string())]),
+    ] {
+        let c = cloud().await;
+        let (_, mut detail) = members_server("m1", &[]);
+        for s in detail["servers"].as_array_mut().unwrap() {
+            if s["metadata"] != json!({}) {
+                s["metadata"] = json!(metadata);
+            }
+        }
+        c.mount(
+            "GET",
+            format!("{}/servers/detail", c.compute),
+            json_value_response(200, &detail),
+        )
+        .await;
+        c.mount(
+            "POST",
+            format!("{}/servers", c.compute),
+            json_response(202, "openstack_v1.1/_servers_create.json"),
+        )
+        .await;
+        let driver = NovaIaas::new(&c.provider(&[])).unwrap();
+        let spec = instance_spec(&[
+            ("instanceType", "4"),
+            ("autoAssignIp", "true"),
+            ("blockUntilRunning", "false"),
+        ]);
+        let created = driver.start_instance(&spec).await.unwrap();
+        assert_eq!(
+            created.instance_id,
+            fixture_json("openstack_v1.1/_servers_create.json")["server"]["id"]
+                .as_str()
+                .unwrap()
+        );
+        assert_eq!(created.state, InstanceState::Pending);
+        assert_eq!(
+            count(&c.server, "POST", &format!("{}/servers", c.compute)).await,
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_retried_start_finishes_the_floating_ip_and_volume_of_the_first_attempt() {
+    // The first attempt created the server, associated a floating IP and created the volume,
+    // then the controller died before attaching it.
+    let c = cloud().await;
+    let (server, detail) = members_server("m1", &[(META_RELEASE_FLOATING_IP, "true")]);
+    let id = id_text(&server["server"]["id"]);
+    let mut floating = fixture_json("openstack_v1.1/_floating_ips.json");
+    let mine = floating["floating_ips"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|f| !f["instance_id"].is_null())
+        .unwrap();
+    mine["instance_id"] = json!(id);
+    let floating_ip = mine["ip"].as_str().unwrap().to_string();
+    let mut volumes = fixture_json("openstack_v1.1/_v2_0__volumes.json");
+    let volume = &mut volumes["volumes"][0];
+    volume["name"] = json!("alto-m1");
+    volume["metadata"] = json!(our_tags("m1"));
+    volume["attachments"] = json!([]);
+    volume["status"] = json!("available");
+    let volume_id = volume["id"].as_str().unwrap().to_string();
+    let mut single = json!({"volume": volume.clone()});
+    single["volume"]["status"] = json!("available");
+    let compute = &c.compute;
+    c.mount(
+        "GET",
+        format!("{compute}/servers/detail"),
+        json_value_response(200, &detail),
+    )
+    .await;
+    c.mount(
+        "GET",
+        format!("{compute}/servers/{id}"),
+        json_value_response(200, &server),
+    )
+    .await;
+    c.mount(
+        "GET",
+        format!("{compute}/os-floating-ips"),
+        json_value_response(200, &floating),
+    )
+    .await;
+    c.mount(
+        "GET",
+        format!("{}/volumes/detail", c.volume),
+        json_value_response(200, &volumes),
+    )
+    .await;
+    c.mount(
+        "GET",
+        format!("{}/volumes/{volume_id}", c.volume),
+        json_value_response(200, &single),
+    )
+    .await;
+    c.mount(
+        "POST",
+        format!("{compute}/servers/{id}/os-volume_attachments"),
+        json_response(
+            200,
+            "openstack_v1.1/_servers_12065_os_volume_attachments.json",
+        ),
+    )
+    .await;
+    c.mount(
+        "POST",
+        format!("{compute}/servers/{id}/metadata"),
+        json_response(200, "openstack_v1.1/_servers_12063_metadata_two_keys.json"),
+    )
+    .await;
+    let driver = NovaIaas::new(&c.provider(&[])).unwrap();
+    let spec = instance_spec(&[
+        ("instanceType", "4"),
+        ("autoAssignIp", "false"),
+        ("volume.required", "true"),
+    ]);
+    let instance = driver.start_instance(&spec).await.unwrap();
+    assert_eq!(instance.instance_id, id);
+    assert_eq!(instance.public_ips[0], floating_ip);
+    assert_eq!(instance.extra["volume_id"], volume_id);
+    assert_eq!(
+        count(&c.server, "POST", &format!("{compute}/servers")).await,
+        0
+    );
+    assert_eq!(
+        count(&c.server, "POST", &format!("{compute}/servers/{id}/action")).await,
+        0,
+        "the floating IP it has is kept"
+    );
+    assert_eq!(
+        count(&c.server, "POST", &format!("{compute}/os-floating-ips")).await,
+        0
+    );
+    assert_eq!(
+        count(&c.server, "POST", &format!("{}/volumes", c.volume)).await,
+        0
+    );
+    let volume_queries: Vec<String> = c
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == format!("{}/volumes/detail", c.volume))
+        .map(|r| r.url.query().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(volume_queries, ["name=alto-m1"]);
+    let attach = bodies(
+        &c.server,
+        "POST",
+        &format!("{compute}/servers/{id}/os-volume_attachments"),
+    )
+    .await;
+    assert_eq!(
+        attach,
+        vec![json!({"volumeAttachment": {"volumeId": volume_id}})]
+    );
+    let meta = bodies(
+        &c.server,
+        "POST",
+        &format!("{compute}/servers/{id}/metadata"),
+    )
+    .await;
+    assert_eq!(meta, vec![json!({"metadata": {META_VOLUMES: volume_id}})]);
+
+    // Once the volume is recorded on the server, a further retry changes nothing.
+    let c2 = cloud().await;
+    let (server, detail) = members_server(
+        "m1",
+        &[
+            (META_RELEASE_FLOATING_IP, "true"),
+            (META_VOLUMES, &volume_id),
+        ],
+    );
+    c2.mount(
+        "GET",
+        format!("{}/servers/detail", c2.compute),
+        json_value_response(200, &detail),
+    )
+    .await;
+    c2.mount(
+        "GET",
+        format!("{}/servers/{id}", c2.compute),
+        json_value_response(200, &server),
+    )
+    .await;
+    c2.mount(
+        "GET",
+        format!("{}/os-floating-ips", c2.compute),
+        json_value_response(200, &floating),
+    )
+    .await;
+    let driver = NovaIaas::new(&c2.provider(&[])).unwrap();
+    let again = driver.start_instance(&spec).await.unwrap();
+    assert_eq!(again.instance_id, id);
+    assert_eq!(again.extra["volume_id"], volume_id);
+    let writes = c2
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() != "GET" && r.url.path() != "/v3/auth/tokens")
+        .count();
+    assert_eq!(writes, 0, "nothing created, attached or recorded again");
 }
 
 #[test]

@@ -29,6 +29,15 @@
 //! | `openstack.boot.timeout.secs` | `600` | give up waiting for ACTIVE / available |
 //! | `openstack.http.timeout.secs` | `60` | per request |
 //! | `openstack.retry.min.ms` | `500` | first backoff delay of retried reads/deletes (3 tries) |
+//!
+//! Starts are idempotent: before creating a server, `start_instance` looks for a live server
+//! of the member (`servers/detail?name=` the derived [`server_name`], kept only when its
+//! metadata carries our marker and the member's id; metadata is set in the create call itself,
+//! so a server that exists is always findable). If there is one (a retried start, or one after
+//! a controller restart) it is returned, after finishing what the first attempt may not have
+//! done: the floating IP (one already associated is kept) and the volume (one recorded in the
+//! server's metadata, or a volume `alto-<member id>` carrying the member's metadata, is reused
+//! and attached if it is not).
 
 pub mod api;
 pub mod errors;
@@ -39,12 +48,13 @@ use crate::props::{flag, number, prop};
 use crate::registry::DriverContext;
 use crate::types::{
     Capabilities, Iaas, Instance, InstanceFilter, InstanceSpec, InstanceState, Properties,
-    ProviderSpec,
+    ProviderSpec, MANAGED_BY_VALUE, TAG_MANAGED_BY, TAG_MEMBER_ID,
 };
 use api::{Credentials, NovaApi, Service};
 use async_trait::async_trait;
 use base64::Engine;
 use errors::CallKind;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -79,6 +89,44 @@ fn list(value: Option<&str>) -> Vec<String> {
 /// `RegionOne/abc` → `abc`.
 fn strip_region(id: &str) -> &str {
     id.rsplit_once('/').map_or(id, |(_, id)| id)
+}
+
+/// The server name of a member: `<cluster id>-<member id>` with every character other than a
+/// letter, digit or `-` replaced by `-`, at most 63 characters (a host name label).
+pub fn server_name(cluster_id: &str, member_id: &str) -> String {
+    format!("{cluster_id}-{member_id}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect()
+}
+
+/// The Cinder volume name of a member.
+fn volume_name(member_id: &str) -> String {
+    format!("alto-{member_id}")
+}
+
+/// What a query value keeps as is: RFC 3986's unreserved characters.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `name=<value>`, the value percent-encoded.
+fn name_query(name: &str) -> String {
+    format!("name={}", utf8_percent_encode(name, QUERY_VALUE))
+}
+
+fn is_ours(tags: &std::collections::BTreeMap<String, String>, member_id: &str) -> bool {
+    tags.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+        && tags.get(TAG_MEMBER_ID).map(String::as_str) == Some(member_id)
 }
 
 fn region_of(id: &str) -> Option<&str> {
@@ -182,6 +230,87 @@ impl NovaIaas {
         })
     }
 
+    /// Every server of `servers/detail` (with `query`, e.g. `name=…`), page by page.
+    async fn list_servers(
+        &self,
+        operation: &'static str,
+        query: Option<&str>,
+    ) -> Result<Vec<Instance>, IaasError> {
+        const LIMIT: usize = 1000;
+        let mut found = Vec::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..100 {
+            let mut path = format!("/servers/detail?limit={LIMIT}");
+            if let Some(q) = query {
+                path.push('&');
+                path.push_str(q);
+            }
+            if let Some(m) = &marker {
+                path.push_str(&format!("&marker={m}"));
+            }
+            let body = self
+                .api
+                .call_retrying(
+                    operation,
+                    CallKind::Read,
+                    Method::GET,
+                    Service::Compute,
+                    &path,
+                )
+                .await?;
+            let page = parse::servers(&body);
+            let last = page.last().map(|s| s.instance_id.clone());
+            let full = page.len() >= LIMIT;
+            found.extend(page);
+            if !full || last.is_none() || last == marker {
+                break;
+            }
+            marker = last;
+        }
+        Ok(found)
+    }
+
+    /// The member's live server, if one exists (a retried start, or one after a restart).
+    async fn member_server(&self, spec: &InstanceSpec) -> Result<Option<Instance>, IaasError> {
+        let name = server_name(&spec.cluster_id, &spec.member_id);
+        // Nova matches `name` as a regular expression (ours has no special characters, and a
+        // truncated name matches more servers); the metadata decides. Should there be several,
+        // the one furthest along wins.
+        Ok(self
+            .list_servers("start_instance", Some(&name_query(&name)))
+            .await?
+            .into_iter()
+            .filter(|s| s.state != InstanceState::Terminated && is_ours(&s.tags, &spec.member_id))
+            .min_by_key(|s| match s.state {
+                InstanceState::Running => 0,
+                InstanceState::Pending => 1,
+                InstanceState::Stopping | InstanceState::Stopped => 2,
+                _ => 3,
+            }))
+    }
+
+    /// The member's volume made by an earlier attempt, if any (not in error, not going away).
+    async fn member_volume(&self, spec: &InstanceSpec) -> Result<Option<parse::Volume>, IaasError> {
+        let body = self
+            .api
+            .call_retrying(
+                "start_instance",
+                CallKind::Read,
+                Method::GET,
+                Service::Volume,
+                &format!(
+                    "/volumes/detail?{}",
+                    name_query(&volume_name(&spec.member_id))
+                ),
+            )
+            .await?;
+        Ok(parse::volumes(&body).into_iter().find(|v| {
+            is_ours(&v.metadata, &spec.member_id)
+                && !v.status.starts_with("error")
+                && !matches!(v.status.as_str(), "deleting" | "deleted")
+        }))
+    }
+
     /// Poll until ACTIVE; ERROR gives the fault's class (No valid host → Capacity).
     async fn wait_active(&self, id: &str) -> Result<Instance, IaasError> {
         let started = Instant::now();
@@ -221,16 +350,21 @@ impl NovaIaas {
         }
     }
 
-    /// Reuse an unassociated floating IP (of `pool` when set) or allocate one, and associate it.
-    /// Returns the address and whether we allocated it.
+    /// Keep a floating IP the server already has (a retried start); else reuse an unassociated
+    /// one (of `pool` when set) or allocate one, and associate it. Returns the address and the
+    /// id of the floating IP when we allocated it.
     async fn associate_floating_ip(
         &self,
-        id: &str,
+        server: &Instance,
         props: &Properties,
     ) -> Result<(String, Option<String>), IaasError> {
         const OP: &str = "start_instance";
+        let id = server.instance_id.as_str();
         let pool = prop(props, &["defaultFloatingIpPool"]);
         let (address, allocated) = if let Some(ip) = prop(props, &["floatingIp"]) {
+            if server.public_ips.iter().any(|p| p == ip) {
+                return Ok((ip.to_string(), None));
+            }
             (ip.to_string(), None)
         } else {
             let body = self
@@ -243,7 +377,11 @@ impl NovaIaas {
                     "/os-floating-ips",
                 )
                 .await?;
-            let free = parse::floating_ips(&body).into_iter().find(|f| {
+            let listed = parse::floating_ips(&body);
+            if let Some(mine) = listed.iter().find(|f| f.instance_id.as_deref() == Some(id)) {
+                return Ok((mine.ip.clone(), None));
+            }
+            let free = listed.into_iter().find(|f| {
                 f.instance_id.is_none() && pool.is_none_or(|p| f.pool.as_deref() == Some(p))
             });
             match free {
@@ -322,20 +460,54 @@ impl NovaIaas {
                 )
                 .await;
         }
-        Err(last.expect("at least one attempt"))
+        Err(last.unwrap_or_else(|| {
+            self.error(OP, ErrorClass::Transient, "floating IP was not associated")
+        }))
     }
 
-    /// Create a Cinder volume, wait until available, attach it. Returns its id.
-    async fn attach_volume(
+    /// The member's volume, attached to `server`: the one an earlier attempt made (recorded in
+    /// the server's metadata, or found by name and metadata) or a new one. Returns its id.
+    async fn ensure_volume(
         &self,
-        id: &str,
+        server: &Instance,
+        spec: &InstanceSpec,
+        props: &Properties,
+        retried: bool,
+    ) -> Result<String, IaasError> {
+        const OP: &str = "start_instance";
+        let id = server.instance_id.as_str();
+        if retried {
+            // Recorded after the attach: nothing left to do.
+            if let Some(recorded) = list(server.tags.get(META_VOLUMES).map(String::as_str))
+                .into_iter()
+                .next()
+            {
+                return Ok(recorded);
+            }
+            if let Some(volume) = self.member_volume(spec).await? {
+                if !volume.attached_to.iter().any(|s| s == id) {
+                    self.wait_volume(OP, &volume.id, "available").await?;
+                    self.attach_volume(id, &volume.id, props).await?;
+                }
+                return Ok(volume.id);
+            }
+        }
+        let volume_id = self.create_volume(spec, props).await?;
+        self.wait_volume(OP, &volume_id, "available").await?;
+        self.attach_volume(id, &volume_id, props).await?;
+        Ok(volume_id)
+    }
+
+    /// Create a Cinder volume for the member, named and tagged as its. Returns its id.
+    async fn create_volume(
+        &self,
         spec: &InstanceSpec,
         props: &Properties,
     ) -> Result<String, IaasError> {
         const OP: &str = "start_instance";
         let mut volume = Map::new();
         volume.insert("size".into(), json!(number(props, "volume.size.gb", 10)));
-        volume.insert("name".into(), json!(format!("alto-{}", spec.member_id)));
+        volume.insert("name".into(), json!(volume_name(&spec.member_id)));
         volume.insert("metadata".into(), json!(spec.tags));
         if let Some(az) = prop(props, &["availabilityZone"]) {
             volume.insert("availability_zone".into(), json!(az));
@@ -354,13 +526,20 @@ impl NovaIaas {
                 Some(&json!({"volume": volume})),
             )
             .await?;
-        let volume_id = body
+        Ok(body
             .get("volume")
             .and_then(|v| v.get("id"))
             .and_then(Value::as_str)
             .ok_or_else(|| self.error(OP, ErrorClass::Transient, "volume create returned no id"))?
-            .to_string();
-        self.wait_volume(OP, &volume_id, "available").await?;
+            .to_string())
+    }
+
+    async fn attach_volume(
+        &self,
+        id: &str,
+        volume_id: &str,
+        props: &Properties,
+    ) -> Result<(), IaasError> {
         let mut attachment = Map::new();
         attachment.insert("volumeId".into(), json!(volume_id));
         if let Some(device) = prop(props, &["volume.device.name"]) {
@@ -368,15 +547,15 @@ impl NovaIaas {
         }
         self.api
             .call(
-                OP,
+                "start_instance",
                 CallKind::Create,
                 Method::POST,
                 Service::Compute,
                 &format!("/servers/{id}/os-volume_attachments"),
                 Some(&json!({"volumeAttachment": attachment})),
             )
-            .await?;
-        Ok(volume_id)
+            .await
+            .map(|_| ())
     }
 
     /// Poll a volume until `wanted`; `Ok(false)` when it no longer exists.
@@ -426,6 +605,66 @@ impl NovaIaas {
                 ));
             }
             tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    /// What a start does once the server exists (just created, or found by a retried start):
+    /// wait for ACTIVE, floating IP, volume. On failure the server is deleted.
+    async fn finish_start(
+        &self,
+        server: Instance,
+        retried: bool,
+        spec: &InstanceSpec,
+        props: &Properties,
+        floating: bool,
+        want_volume: bool,
+    ) -> Result<Instance, IaasError> {
+        let id = server.instance_id.clone();
+        let with_our_tags = |found: Instance| {
+            let mut tags = spec.tags.clone();
+            tags.extend(found.tags.clone());
+            Instance { tags, ..found }
+        };
+        if !(flag(props, "blockUntilRunning", true) || floating || want_volume) {
+            return Ok(with_our_tags(server));
+        }
+        let finish = async {
+            let mut active = Instance {
+                instance_id: id.clone(),
+                ..self.wait_active(&id).await?
+            };
+            if floating {
+                let (address, _) = self.associate_floating_ip(&active, props).await?;
+                if !active.public_ips.contains(&address) {
+                    active.public_ips.insert(0, address);
+                }
+            }
+            if want_volume {
+                let volume_id = self.ensure_volume(&active, spec, props, retried).await?;
+                active.extra.insert("volume_id".into(), volume_id.clone());
+                let recorded =
+                    active.tags.get(META_VOLUMES).map(String::as_str) == Some(volume_id.as_str());
+                if flag(props, "volume.delete.on.unsubscription", true) && !recorded {
+                    self.api
+                        .call(
+                            "start_instance",
+                            CallKind::Create,
+                            Method::POST,
+                            Service::Compute,
+                            &format!("/servers/{id}/metadata"),
+                            Some(&json!({"metadata": {META_VOLUMES: volume_id}})),
+                        )
+                        .await?;
+                }
+            }
+            Ok::<Instance, IaasError>(active)
+        };
+        match finish.await {
+            Ok(active) => Ok(with_our_tags(active)),
+            Err(e) => {
+                self.discard(&id).await;
+                Err(e)
+            }
         }
     }
 
@@ -544,6 +783,13 @@ impl Iaas for NovaIaas {
         }
         let floating = !flag(&props, "autoAssignIp", false);
         let want_volume = flag(&props, "volume.required", false);
+        // A retried start (or one after a controller restart) finishes the member's server.
+        if let Some(existing) = self.member_server(spec).await? {
+            tracing::info!(provider = %self.provider_type, member = %spec.member_id, instance = %existing.instance_id, "member already has a server");
+            return self
+                .finish_start(existing, true, spec, &props, floating, want_volume)
+                .await;
+        }
         let mut metadata: Map<String, Value> = spec
             .tags
             .iter()
@@ -552,19 +798,11 @@ impl Iaas for NovaIaas {
         if floating && prop(&props, &["floatingIp"]).is_none() {
             metadata.insert(META_RELEASE_FLOATING_IP.into(), json!("true"));
         }
-        let name: String = format!("{}-{}", spec.cluster_id, spec.member_id)
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .take(63)
-            .collect();
         let mut server = Map::new();
-        server.insert("name".into(), json!(name));
+        server.insert(
+            "name".into(),
+            json!(server_name(&spec.cluster_id, &spec.member_id)),
+        );
         server.insert("imageRef".into(), json!(strip_region(image)));
         server.insert("flavorRef".into(), json!(strip_region(flavor)));
         server.insert("user_data".into(), json!(user_data));
@@ -613,92 +851,23 @@ impl Iaas for NovaIaas {
             .ok_or_else(|| self.error(OP, ErrorClass::Transient, "server create returned no id"))?
             .to_string();
 
-        let mut instance = Instance {
-            instance_id: id.clone(),
+        let created = Instance {
+            instance_id: id,
             state: InstanceState::Pending,
             private_ips: vec![],
             public_ips: vec![],
             tags: spec.tags.clone(),
             extra: Default::default(),
         };
-        if !(flag(&props, "blockUntilRunning", true) || floating || want_volume) {
-            return Ok(instance);
-        }
-        let finish = async {
-            let mut active = self.wait_active(&id).await?;
-            if floating {
-                let (address, _) = self.associate_floating_ip(&id, &props).await?;
-                if !active.public_ips.contains(&address) {
-                    active.public_ips.insert(0, address);
-                }
-            }
-            if want_volume {
-                let volume_id = self.attach_volume(&id, spec, &props).await?;
-                active.extra.insert("volume_id".into(), volume_id.clone());
-                if flag(&props, "volume.delete.on.unsubscription", true) {
-                    self.api
-                        .call(
-                            OP,
-                            CallKind::Create,
-                            Method::POST,
-                            Service::Compute,
-                            &format!("/servers/{id}/metadata"),
-                            Some(&json!({"metadata": {META_VOLUMES: volume_id}})),
-                        )
-                        .await?;
-                }
-            }
-            Ok::<Instance, IaasError>(active)
-        };
-        match finish.await {
-            Ok(active) => {
-                let mut tags = spec.tags.clone();
-                tags.extend(active.tags.clone());
-                instance = Instance {
-                    instance_id: id,
-                    tags,
-                    ..active
-                };
-                Ok(instance)
-            }
-            Err(e) => {
-                self.discard(&id).await;
-                Err(e)
-            }
-        }
+        self.finish_start(created, false, spec, &props, floating, want_volume)
+            .await
     }
 
     async fn describe_instances(
         &self,
         filter: &InstanceFilter,
     ) -> Result<Vec<Instance>, IaasError> {
-        const LIMIT: usize = 1000;
-        let mut found = Vec::new();
-        let mut marker: Option<String> = None;
-        for _ in 0..100 {
-            let path = match &marker {
-                Some(m) => format!("/servers/detail?limit={LIMIT}&marker={m}"),
-                None => format!("/servers/detail?limit={LIMIT}"),
-            };
-            let body = self
-                .api
-                .call_retrying(
-                    "describe_instances",
-                    CallKind::Read,
-                    Method::GET,
-                    Service::Compute,
-                    &path,
-                )
-                .await?;
-            let page = parse::servers(&body);
-            let last = page.last().map(|s| s.instance_id.clone());
-            let full = page.len() >= LIMIT;
-            found.extend(page);
-            if !full || last.is_none() || last == marker {
-                break;
-            }
-            marker = last;
-        }
+        let mut found = self.list_servers("describe_instances", None).await?;
         found.retain(|s| filter.matches(&s.tags));
         Ok(found)
     }

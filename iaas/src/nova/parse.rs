@@ -202,6 +202,58 @@ pub fn single_floating_ip(body: &Value) -> Option<FloatingIp> {
     floating_ip(body.get("floating_ip")?)
 }
 
+/// A Cinder volume of a `volumes/detail` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub id: String,
+    pub status: String,
+    /// Servers it is attached to.
+    pub attached_to: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+fn volume(v: &Value) -> Option<Volume> {
+    let text = |v: &Value| match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    Some(Volume {
+        id: text(v.get("id")?)?,
+        status: v
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        attached_to: v
+            .get("attachments")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.get("server_id").and_then(text))
+            .collect(),
+        metadata: v
+            .get("metadata")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// Every volume of a Cinder `volumes` / `volumes/detail` body.
+pub fn volumes(body: &Value) -> Vec<Volume> {
+    body.get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(volume)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +270,21 @@ mod tests {
         assert_eq!(i.public_ips, vec!["172.24.4.9", "50.1.1.1"]);
         assert_eq!(i.state, InstanceState::Running);
         assert_eq!(i.tags["k"], "v");
+    }
+
+    #[test]
+    fn volumes_with_attachments_and_metadata() {
+        let body = json!({"volumes": [
+            {"id": "v1", "status": "in-use", "attachments": [{"server_id": "s1"}],
+             "metadata": {"k": "v"}},
+            {"id": "v2", "status": "available", "attachments": []},
+            {"status": "available"}]});
+        let v = volumes(&body);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].attached_to, vec!["s1"]);
+        assert_eq!(v[0].metadata["k"], "v");
+        assert!(v[1].attached_to.is_empty() && v[1].metadata.is_empty());
+        assert!(volumes(&json!({})).is_empty());
     }
 
     #[test]
