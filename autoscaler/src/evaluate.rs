@@ -23,7 +23,6 @@
 //!    gracefully (cleanup → ReadyToShutDown → terminate, carried out by the controller).
 
 use crate::backoff::PartitionBackoff;
-use crate::decision::Action;
 use crate::partition::{partition_for_scale_down, partition_for_scale_up};
 use crate::policy::{DeploymentPolicy, LoadThresholds, NetworkPartition};
 use crate::rules;
@@ -73,7 +72,7 @@ impl ScalingSettings {
     pub const DEFAULT_SCALE_DOWN_COOLDOWN_SECONDS: f64 = 120.0;
     pub const DEFAULT_SCALE_DOWN_STABILIZATION_SECONDS: f64 = 300.0;
     pub const DEFAULT_MAX_SCALE_UP_STEP: u32 = 4;
-    pub const DEFAULT_MAX_STARTS_PER_EVALUATION: u32 = 10;
+    pub const DEFAULT_MAX_STARTS_PER_EVALUATION: u32 = 500;
     pub const DEFAULT_STALE_AFTER_SECONDS: f64 = 60.0;
     pub const DEFAULT_FAULT_TIMEOUT_SECONDS: f64 = 60.0;
     pub const DEFAULT_PENDING_TIMEOUT_SECONDS: f64 = 900.0;
@@ -256,25 +255,6 @@ pub enum ScalingAction {
         partition_id: String,
         pending_seconds: f64,
     },
-}
-
-impl ScalingAction {
-    /// The existing [`Action`] for a start, so the controller's start path is reused.
-    pub fn as_start_action(&self) -> Option<Action> {
-        match self {
-            ScalingAction::StartMember {
-                network_partition_id,
-                partition_id,
-                provider_type,
-                ..
-            } => Some(Action::StartMember {
-                network_partition_id: network_partition_id.clone(),
-                partition_id: partition_id.clone(),
-                provider_type: provider_type.clone(),
-            }),
-            _ => None,
-        }
-    }
 }
 
 /// How trustworthy a metric's value is in this evaluation.
@@ -1782,8 +1762,10 @@ mod tests {
         assert_eq!(metric["secondDerivative"], 0.0);
         assert_eq!(metric["prediction"], 50.0);
         assert_eq!(json["members"]["active"], 1);
-        let start = r.planned_actions[0].as_start_action().unwrap();
-        assert!(matches!(start, Action::StartMember { partition_id, .. } if partition_id == "p1"));
+        assert!(matches!(
+            &r.planned_actions[0],
+            ScalingAction::StartMember { partition_id, .. } if partition_id == "p1"
+        ));
     }
 
     #[test]
