@@ -149,6 +149,26 @@ struct ServerArgs {
     /// Autoscaler dry run: every decision is recorded (see `alto explain`), none is carried out.
     #[arg(long, env = "ALTO_AUTOSCALER_DRY_RUN")]
     autoscaler_dry_run: bool,
+    /// Seconds between two reconciliations of the registry with every cloud (one also runs at
+    /// startup, before the first scaling pass).
+    #[arg(
+        long,
+        env = "ALTO_RECONCILE_INTERVAL",
+        default_value_t = 60.0,
+        value_name = "SECS"
+    )]
+    reconcile_interval: f64,
+    /// `act`: terminate orphans, start members whose start was interrupted, adopt found
+    /// instances, replace vanished ones. `report`: only log and show (GET /api/reconcile) what
+    /// would be done.
+    #[arg(
+        long,
+        env = "ALTO_RECONCILE",
+        default_value = "act",
+        value_name = "MODE",
+        value_parser = ["act", "report"]
+    )]
+    reconcile: String,
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {
@@ -331,6 +351,11 @@ async fn run_server(
     opts.fault_timeout = seconds("fault-timeout", args.fault_timeout)?;
     opts.termination_timeout = seconds("termination-timeout", args.termination_timeout)?;
     opts.scaling.dry_run = args.autoscaler_dry_run;
+    opts.reconcile_interval = seconds("reconcile-interval", args.reconcile_interval)?;
+    opts.reconcile_mode = args
+        .reconcile
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--reconcile {e}"))?;
     let controller = match Controller::start(opts).await {
         Ok(controller) => controller,
         Err(ControllerError::Invalid(lines)) => {
@@ -465,6 +490,15 @@ mod tests {
             "conf falls back to ./conf only when it exists"
         );
         assert!(default("database_url").is_empty());
+        assert_eq!(default("reconcile_interval"), ["60"]);
+        assert_eq!(default("reconcile"), ["act"]);
+        assert!(parse(&["dev", "--reconcile", "report"]).is_ok());
+        assert_eq!(
+            parse(&["dev", "--reconcile", "maybe"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
 
         let cli = parse(&[
             "dev",

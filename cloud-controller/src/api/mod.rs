@@ -12,6 +12,7 @@
 //! | `DELETE /api/subscriptions/{alias}` | unsubscribe → 202 (`Unsubscribing`) |
 //! | `GET /api/clusters`, `GET /api/clusters/{clusterId}` | the caller's clusters with members |
 //! | `GET /api/clusters/{clusterId}/decisions` | the cluster's recent autoscaler decision records, oldest first |
+//! | `GET /api/reconcile` | the last reconciliation pass with the clouds (platform admin): `{"time", "mode", "actions", "errors", "totals"}` |
 //! | `GET /api/payload/{token}` | a member's payload, for clouds with too little user data (no Basic auth: the token is the credential) |
 //!
 //! Errors: `{"status", "message", "problems"?}` with the status of [`ControllerError::status`]
@@ -26,6 +27,7 @@ pub mod extract;
 pub mod json_shapes;
 mod payload;
 mod policies;
+mod reconcile;
 mod subscriptions;
 mod tenants;
 
@@ -116,6 +118,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/clusters/{clusterId}/decisions")
                         .route(web::get().to(clusters::decisions))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/reconcile")
+                        .route(web::get().to(reconcile::last))
                         .default_service(web::to(method_not_allowed)),
                 ),
         )

@@ -1,6 +1,7 @@
 //! `GET /api/payload/{token}`: a member's payload for clouds whose user data is too small to
-//! carry it. No Basic auth: the token is the credential (per member, single purpose, expiring,
-//! revoked when the member terminates); an unknown, expired or revoked token is a plain 404.
+//! carry it. No Basic auth: the token is the credential (per member, single use, expiring,
+//! revoked when the member terminates); an unknown, used, expired or revoked token is a plain
+//! 404.
 
 use super::error::ApiError;
 use crate::controller::Controller;
@@ -10,7 +11,7 @@ pub async fn get(
     controller: web::Data<Controller>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let payload = controller.payload_by_token(&token)?;
+    let payload = controller.payload_by_token(&token).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))

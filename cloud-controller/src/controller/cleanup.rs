@@ -1,0 +1,93 @@
+//! Graceful removal: a member whose agent reported is asked to clean up
+//! (`InstanceCleanupMemberEvent`); its agent answers with maintenance mode and
+//! `InstanceReadyToShutdownEvent`, and only then is the instance terminated. A member that does
+//! not answer within the termination timeout is terminated anyway.
+//!
+//! The request is recorded in the registry (the member's `cleanup_requested_at` and reason)
+//! before the event is sent, so after a restart the timeout still runs from the first request
+//! and the request is sent again (agents treat a repeat as a no-op).
+
+use super::store::{now_ms, Store};
+use super::topology::TopologyPublisher;
+use crate::error::Result;
+use alto_registry::Member;
+use messaging::events::InstanceCleanupMemberEvent;
+use messaging::Event;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub(crate) struct CleanupTracker {
+    store: Store,
+    topology: Arc<TopologyPublisher>,
+    timeout: Duration,
+    /// Members this process has sent the request to.
+    sent: Mutex<HashSet<String>>,
+}
+
+impl CleanupTracker {
+    pub(crate) fn new(store: Store, topology: Arc<TopologyPublisher>, timeout: Duration) -> Self {
+        CleanupTracker {
+            store,
+            topology,
+            timeout,
+            sent: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Record the request (once; the first reason is kept) and send it.
+    pub(crate) async fn request(&self, member: &Member, reason: &str) -> Result<()> {
+        if member.cleanup_requested_at.is_none() {
+            let (id, why) = (member.member_id.clone(), reason.to_string());
+            self.store
+                .run(move |r| r.request_cleanup(&id, &why))
+                .await?;
+        }
+        self.send(&member.member_id).await;
+        Ok(())
+    }
+
+    async fn send(&self, member_id: &str) {
+        let first = self
+            .sent
+            .lock()
+            .is_ok_and(|mut s| s.insert(member_id.to_string()));
+        if first {
+            self.topology
+                .publish(&Event::InstanceCleanupMemberEvent(
+                    InstanceCleanupMemberEvent {
+                        member_id: member_id.to_string(),
+                    },
+                ))
+                .await;
+        }
+    }
+
+    /// For members with a recorded request: send it again if this process has not (a restart
+    /// lost the first one), and return those whose agent did not answer in time.
+    pub(crate) async fn follow_up<'a>(&self, members: &'a [Member]) -> Vec<&'a Member> {
+        let now = now_ms();
+        let mut overdue = Vec::new();
+        for m in members {
+            let Some(at) = m.cleanup_requested_at else {
+                continue;
+            };
+            if m.state == messaging::MemberState::ReadyToShutDown {
+                continue;
+            }
+            if now.saturating_sub(at) >= self.timeout.as_millis() as i64 {
+                overdue.push(m);
+            } else {
+                self.send(&m.member_id).await;
+            }
+        }
+        overdue
+    }
+
+    /// Forget members no longer live.
+    pub(crate) fn retain(&self, live: &HashSet<&str>) {
+        if let Ok(mut s) = self.sent.lock() {
+            s.retain(|id| live.contains(id.as_str()));
+        }
+    }
+}

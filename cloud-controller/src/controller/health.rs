@@ -1,0 +1,26 @@
+//! Health ingestion: the bounded, lossy `health.#` queue. Every stat is its member's
+//! heartbeat and feeds the cluster's health windows; a stat wakes the scaling loop, rate-limited
+//! by the loop's gate, so a load change is evaluated within a fraction of a second.
+
+use super::heartbeats::Heartbeats;
+use super::scaling::ScalingWake;
+use super::scaling_state::ScalingState;
+use super::store::now_secs;
+use messaging::{Event, Subscription};
+use std::sync::Arc;
+
+pub(crate) async fn run(
+    mut queue: Subscription,
+    heartbeats: Arc<Heartbeats>,
+    scaling: Arc<ScalingState>,
+    wake: Arc<ScalingWake>,
+) {
+    while let Some(delivery) = queue.next().await {
+        if let Event::MemberHealthStatsEvent(stats) = &delivery.event {
+            heartbeats.heard(&stats.member.member_id);
+            scaling.apply_health(stats, now_secs());
+            wake.for_health();
+        }
+        let _ = delivery.ack().await;
+    }
+}

@@ -1,0 +1,282 @@
+//! Status ingestion: the consumer of the durable `instance.status.*` queue.
+//!
+//! It only commits: each agent event is a compare-and-set transition in the registry,
+//! acknowledged after the commit, followed by the matching topology event. A duplicate is a
+//! no-op; a late event that would move a member backwards is dropped. A member the controller
+//! still has as `Created` or `Initialized` whose agent reports is caught up step by step (the
+//! agent's report proves the instance runs). `ReadyToShutdown` hands the member to the
+//! actuator, which terminates it in the background. When the registry fails the event is
+//! retried after a growing delay, a bounded number of times, then dead-lettered with a log
+//! line — on the in-process bus as on RabbitMQ, where the rejected message goes to the
+//! dead-letter exchange.
+
+use super::actuator::Actuator;
+use super::heartbeats::Heartbeats;
+use super::store::Store;
+use super::topology::TopologyPublisher;
+use crate::error::{ControllerError, Result};
+use alto_registry::{Member, Registry, RegistryError, Transition};
+use backon::{BackoffBuilder, ExponentialBuilder};
+use messaging::{Event, MemberState, Subscription};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Attempts after the first before an event is dead-lettered.
+const RETRIES: usize = 5;
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const LAST_RETRY: Duration = Duration::from_secs(2);
+
+pub(crate) struct StatusIngest {
+    store: Store,
+    heartbeats: Arc<Heartbeats>,
+    topology: Arc<TopologyPublisher>,
+    actuator: Arc<super::actuator::Actuator>,
+    dead_lettered: AtomicU64,
+}
+
+impl StatusIngest {
+    pub(crate) fn new(
+        store: Store,
+        heartbeats: Arc<Heartbeats>,
+        topology: Arc<TopologyPublisher>,
+        actuator: Arc<Actuator>,
+    ) -> StatusIngest {
+        StatusIngest {
+            store,
+            heartbeats,
+            topology,
+            actuator,
+            dead_lettered: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) async fn run(self: Arc<Self>, queue: Subscription) {
+        let me = self.clone();
+        consume(queue, &self.dead_lettered, RETRY, move |event| {
+            let me = me.clone();
+            async move { me.apply(&event).await }
+        })
+        .await;
+    }
+
+    /// Apply one agent event. Only registry failures are errors.
+    pub(crate) async fn apply(&self, event: &Event) -> Result<()> {
+        let (target, member_ref) = match event {
+            Event::InstanceStartedEvent(e) => (MemberState::Starting, &e.member),
+            Event::InstanceActivatedEvent(e) => (MemberState::Active, &e.member),
+            Event::InstanceMaintenanceModeEvent(e) => (MemberState::InMaintenance, &e.member),
+            Event::InstanceReadyToShutdownEvent(e) => (MemberState::ReadyToShutDown, &e.member),
+            _ => return Ok(()),
+        };
+        let member_id = member_ref.member_id.clone();
+        let outcome = self
+            .store
+            .run(move |r| catch_up(r, &member_id, target))
+            .await;
+        let moved = match outcome {
+            Ok(moved) => moved,
+            Err(ControllerError::Registry(RegistryError::IllegalTransition { .. })) => {
+                tracing::info!(member = %member_ref.member_id, event = event.name(), "late or out-of-order event ignored");
+                return Ok(());
+            }
+            Err(ControllerError::Registry(RegistryError::NotFound(_))) => {
+                tracing::warn!(member = %member_ref.member_id, event = event.name(), "event for an unknown member ignored");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        self.heartbeats.heard(&member_ref.member_id);
+        for member in &moved {
+            self.topology.member_state(member).await;
+        }
+        if let Some(member) = moved
+            .last()
+            .filter(|m| m.state == MemberState::ReadyToShutDown)
+        {
+            self.actuator
+                .terminate(member, "agent ready to shut down")
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// How often and how late an event the registry could not apply is tried again.
+#[derive(Debug, Clone, Copy)]
+struct Redelivery {
+    retries: usize,
+    first: Duration,
+    last: Duration,
+}
+
+const RETRY: Redelivery = Redelivery {
+    retries: RETRIES,
+    first: FIRST_RETRY,
+    last: LAST_RETRY,
+};
+
+/// Apply each delivery; acknowledge after success; on failure try again after a growing delay,
+/// `retries` times, then reject it without requeue (dead-letter) and count it.
+async fn consume<F, Fut>(mut queue: Subscription, dead: &AtomicU64, policy: Redelivery, apply: F)
+where
+    F: Fn(Event) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    while let Some(delivery) = queue.next().await {
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(policy.first)
+            .with_max_delay(policy.last)
+            .with_max_times(policy.retries)
+            .build();
+        loop {
+            match apply(delivery.event.clone()).await {
+                Ok(()) => {
+                    let _ = delivery.ack().await;
+                    break;
+                }
+                Err(e) => match delays.next() {
+                    Some(delay) => {
+                        tracing::warn!(event = delivery.event.name(), error = %e, retry_in = ?delay, "could not apply event");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => {
+                        dead.fetch_add(1, Ordering::Relaxed);
+                        let member = delivery.event.member().map(|m| m.member_id.clone());
+                        tracing::error!(event = delivery.event.name(), member = ?member, error = %e, attempts = policy.retries + 1, "event dead-lettered");
+                        let _ = delivery.reject(false).await;
+                        break;
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Move the member to `target`, through the states it skipped when it is still `Created` or
+/// `Initialized` and its agent already reports starting or running. Returns the member after
+/// each move, in order.
+fn catch_up(
+    r: &Registry,
+    member_id: &str,
+    target: MemberState,
+) -> Result<Vec<Member>, RegistryError> {
+    let mut moved = Vec::new();
+    // At most two catch-up steps (Created → Initialized → Starting) precede the target.
+    for _ in 0..3 {
+        match r.transition_member(member_id, target) {
+            Ok(Transition::Moved { member, .. }) => {
+                moved.push(member);
+                return Ok(moved);
+            }
+            Ok(Transition::Unchanged(_)) => return Ok(moved),
+            Err(RegistryError::IllegalTransition { member_id, source }) => {
+                let step = match (source.from, target) {
+                    (
+                        MemberState::Created,
+                        MemberState::Starting | MemberState::Active | MemberState::InMaintenance,
+                    ) => MemberState::Initialized,
+                    (
+                        MemberState::Initialized,
+                        MemberState::Active | MemberState::InMaintenance,
+                    ) => MemberState::Starting,
+                    _ => return Err(RegistryError::IllegalTransition { member_id, source }),
+                };
+                if let Transition::Moved { member, .. } = r.transition_member(&member_id, step)? {
+                    moved.push(member);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use messaging::events::{InstanceStatusEvent, MemberRef};
+    use messaging::{Bus, InProcessBus, QueueKind, SubscriptionSpec};
+    use std::sync::atomic::AtomicUsize;
+
+    fn started(member_id: &str) -> Event {
+        Event::InstanceStartedEvent(InstanceStatusEvent {
+            member: MemberRef {
+                service_name: "php".into(),
+                cluster_id: "c".into(),
+                cluster_instance_id: None,
+                network_partition_id: "np".into(),
+                partition_id: "p".into(),
+                member_id: member_id.into(),
+            },
+        })
+    }
+
+    /// A registry failure is retried after a delay, a bounded number of times, then the event
+    /// is dead-lettered — and the next event is applied.
+    #[tokio::test]
+    async fn failing_events_are_retried_then_dead_lettered_without_a_hot_loop() {
+        let bus = InProcessBus::new();
+        let queue = bus
+            .subscribe(
+                SubscriptionSpec::new("q", &["instance.status.*"], QueueKind::Durable).unwrap(),
+            )
+            .await
+            .unwrap();
+        bus.publish(&started("poison")).await.unwrap();
+        bus.publish(&started("flaky")).await.unwrap();
+        bus.publish(&started("fine")).await.unwrap();
+        let attempts: Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>> = Arc::default();
+        let flaky_failures = Arc::new(AtomicUsize::new(0));
+        let dead = Arc::new(AtomicU64::new(0));
+        let policy = Redelivery {
+            retries: 3,
+            first: Duration::from_millis(20),
+            last: Duration::from_millis(80),
+        };
+        let (log, flaky, dead2) = (attempts.clone(), flaky_failures.clone(), dead.clone());
+        let consumer = tokio::spawn(async move {
+            consume(queue, &dead2, policy, move |event| {
+                let (log, flaky) = (log.clone(), flaky.clone());
+                async move {
+                    let id = event
+                        .member()
+                        .map(|m| m.member_id.clone())
+                        .unwrap_or_default();
+                    log.lock()
+                        .unwrap()
+                        .push((id.clone(), std::time::Instant::now()));
+                    match id.as_str() {
+                        "poison" => Err(ControllerError::Internal("database down".into())),
+                        "flaky" if flaky.fetch_add(1, Ordering::SeqCst) < 2 => {
+                            Err(ControllerError::Internal("busy".into()))
+                        }
+                        _ => Ok(()),
+                    }
+                }
+            })
+            .await
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !attempts.lock().unwrap().iter().any(|(id, _)| id == "fine") {
+            assert!(std::time::Instant::now() < deadline, "the queue stalled");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        consumer.abort();
+        let log = attempts.lock().unwrap().clone();
+        let poison: Vec<_> = log.iter().filter(|(id, _)| id == "poison").collect();
+        assert_eq!(poison.len(), 4, "first attempt + 3 retries: {log:?}");
+        for pair in poison.windows(2) {
+            assert!(
+                pair[1].1 - pair[0].1 >= Duration::from_millis(15),
+                "retries are spaced, not a hot loop"
+            );
+        }
+        assert_eq!(
+            dead.load(Ordering::SeqCst),
+            1,
+            "only the poison event is dead-lettered"
+        );
+        assert_eq!(log.iter().filter(|(id, _)| id == "flaky").count(), 3);
+    }
+}

@@ -1,0 +1,319 @@
+//! The controller: owned parts, each a module with its state in a named type.
+//!
+//! | part | module | owns |
+//! |---|---|---|
+//! | bootstrap | this file | building the parts from [`ControllerOptions`], the background tasks |
+//! | registry access | [`store`] | blocking registry calls off the async threads |
+//! | definitions | [`definitions`] | cartridges and policies (conf/ and deployed) |
+//! | clouds | [`clouds`] | one driver per iaasProvider type |
+//! | tenancy and login | [`tenancy`] | authentication, tenants |
+//! | subscriptions | [`subscriptions`] | subscribe and unsubscribe (intent only) |
+//! | read views | [`views`] | what the REST API shows, tenant-scoped |
+//! | status ingestion | [`ingest`] | agents' lifecycle events → registry transitions |
+//! | health ingestion | [`health`], [`heartbeats`] | stats → health windows and heartbeats |
+//! | topology publishing | [`topology`] | member state events, the complete topology |
+//! | scaling loop | [`scaling`], [`scaling_state`], [`decisions`], [`teardown`] | evaluation, its memory and records, unsubscribed clusters |
+//! | admission | [`admission`] | quota, start rate, workers per provider |
+//! | actuation | [`actuator`], [`launch`] | the only cloud calls that start and terminate |
+//! | graceful removal | [`cleanup`] | cleanup requests and their timeout |
+//! | payload grants | [`grants`] | payloads served by URL |
+//! | reconciliation | [`reconcile`] | the registry compared with every cloud |
+//!
+//! REST handlers and bus consumers only record intent and facts in the registry; the scaling
+//! loop decides; the actuator calls the clouds; the reconciler repairs what a crash left.
+//! Nothing a restart needs lives only in memory (docs/ARCHITECTURE.md).
+
+mod actuator;
+mod admission;
+mod cleanup;
+mod clouds;
+mod decisions;
+mod definitions;
+mod failpoint;
+mod grants;
+mod health;
+mod heartbeats;
+mod ingest;
+mod launch;
+pub mod reconcile;
+mod scaling;
+mod scaling_state;
+mod store;
+mod subscriptions;
+mod teardown;
+mod tenancy;
+mod topology;
+mod views;
+
+use crate::auth;
+use crate::convert;
+use crate::error::Result;
+use actuator::{Actuator, ActuatorParts};
+use admission::Admission;
+use alto_registry::Registry;
+use autoscaler::ScalingSettings;
+use cleanup::CleanupTracker;
+use clouds::Clouds;
+use decisions::DecisionLog;
+use definitions::Definitions;
+use grants::PayloadGrants;
+use heartbeats::Heartbeats;
+use iaas::DriverContext;
+use ingest::StatusIngest;
+use messaging::{Bus, QueueKind, SubscriptionSpec};
+use reconcile::Reconciler;
+pub use reconcile::{ReconcileMode, ReconcileReport};
+use scaling::{ScalingLoop, ScalingWake};
+use scaling_state::ScalingState;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use store::{internal, Store};
+use tokio::task::JoinHandle;
+use topology::TopologyPublisher;
+
+/// How the controller is started.
+pub struct ControllerOptions {
+    /// `postgres://...`, `sqlite://PATH` or a plain SQLite file path.
+    pub database_url: String,
+    /// Where local state lives (the SQLite file by default, the mock cloud's instances).
+    pub data_dir: PathBuf,
+    /// Configuration directory (cloud-controller.xml, cartridges, policies, mock-iaas.xml).
+    pub conf_dir: Option<PathBuf>,
+    pub bus: Arc<dyn Bus>,
+    /// The broker the bus talks to, when it is AMQP: handed to agents the `local` cloud starts.
+    pub agent_amqp: Option<iaas::AgentAmqp>,
+    pub admin_password: String,
+    /// Period of the scaling pass (it also runs whenever a request or a health stat wakes it).
+    pub scaling_interval: Duration,
+    /// Period of the reconciliation with the clouds (it also runs once at startup).
+    pub reconcile_interval: Duration,
+    /// Whether reconciliation acts or only reports.
+    pub reconcile_mode: ReconcileMode,
+    /// How long a member may take to answer a cleanup request before it is terminated anyway.
+    pub termination_timeout: Duration,
+    /// A member that has reported before and then stays silent (no health stat, no status
+    /// event) this long is faulty: terminated and replaced.
+    pub fault_timeout: Duration,
+    /// Period of the CompleteTopologyEvent (also sent at start and on request).
+    pub topology_interval: Duration,
+    /// The autoscaler's tunables (cooldowns, stabilization, timeouts, dry-run); each cluster's
+    /// thresholds come from its autoscale policy and the fault timeout from `fault_timeout`.
+    pub scaling: ScalingSettings,
+    /// How long a payload-by-URL token stays valid (the instance must boot within it).
+    pub payload_url_ttl: Duration,
+}
+
+impl ControllerOptions {
+    pub fn new(
+        database_url: String,
+        data_dir: PathBuf,
+        bus: Arc<dyn Bus>,
+        admin_password: String,
+    ) -> Self {
+        ControllerOptions {
+            database_url,
+            data_dir,
+            conf_dir: None,
+            bus,
+            agent_amqp: None,
+            admin_password,
+            scaling_interval: Duration::from_secs(2),
+            reconcile_interval: Duration::from_secs(60),
+            reconcile_mode: ReconcileMode::Act,
+            termination_timeout: Duration::from_secs(60),
+            fault_timeout: Duration::from_secs(60),
+            topology_interval: Duration::from_secs(60),
+            scaling: ScalingSettings::default(),
+            payload_url_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The controller's parts, as the REST API and `alto` see them.
+pub struct Controller {
+    store: Store,
+    definitions: Arc<Definitions>,
+    clouds: Arc<Clouds>,
+    topology: Arc<TopologyPublisher>,
+    decisions: Arc<DecisionLog>,
+    grants: Arc<PayloadGrants>,
+    reconciler: Arc<Reconciler>,
+    wake: Arc<ScalingWake>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Controller {
+    /// Open the registry, load the configuration, deploy conf's cartridges and policies
+    /// (idempotently), build the clouds and the parts, and start the background tasks:
+    /// reconciliation first, then the scaling loop.
+    pub async fn start(opts: ControllerOptions) -> Result<Arc<Controller>> {
+        std::fs::create_dir_all(&opts.data_dir).map_err(|e| {
+            internal(format!(
+                "cannot create data dir {}: {e}",
+                opts.data_dir.display()
+            ))
+        })?;
+        let url = opts.database_url.clone();
+        let registry = tokio::task::spawn_blocking(move || Registry::open(&url))
+            .await
+            .map_err(internal)??;
+        let store = Store::new(registry);
+        let definitions = Arc::new(Definitions::load(&store, opts.conf_dir.as_deref()).await?);
+
+        let hash = auth::hash_password(&opts.admin_password)?;
+        store.run(move |r| r.ensure_admin(&hash)).await?;
+
+        let (clouds, admission) = {
+            let ctx = DriverContext {
+                bus: opts.bus.clone(),
+                health_patterns: convert::health_patterns(definitions.read()?.mock_iaas.as_ref()),
+                state_dir: Some(opts.data_dir.clone()),
+                agent_amqp: opts.agent_amqp.clone(),
+            };
+            let config = definitions.read()?.clone();
+            let admission = Admission::from_config(&config)?;
+            (Clouds::build(&config, &ctx).await, admission)
+        };
+        let clouds = Arc::new(clouds);
+
+        let subscribe = |queue: &str, patterns: &[&str], kind: QueueKind| {
+            let spec = SubscriptionSpec::new(queue, patterns, kind);
+            let bus = opts.bus.clone();
+            async move {
+                bus.subscribe(spec.map_err(internal)?)
+                    .await
+                    .map_err(internal)
+            }
+        };
+        // Agents' lifecycle: durable, acknowledged after the registry commit.
+        let status_queue = subscribe(
+            "cloud-controller.instance-status",
+            &["instance.status.*"],
+            QueueKind::Durable,
+        )
+        .await?;
+        // Health stats: bounded and lossy, the oldest dropped under overload.
+        let health_queue = subscribe(
+            "cloud-controller.health",
+            &["health.#"],
+            QueueKind::Lossy { capacity: 10_000 },
+        )
+        .await?;
+        let topology_requests = subscribe(
+            "cloud-controller.topology-requests",
+            &["initializer.*"],
+            QueueKind::Lossy { capacity: 64 },
+        )
+        .await?;
+
+        let topology = Arc::new(TopologyPublisher::new(
+            opts.bus.clone(),
+            definitions.clone(),
+        ));
+        let heartbeats = Arc::new(Heartbeats::new());
+        let scaling_state = Arc::new(ScalingState::new());
+        let grants = Arc::new(PayloadGrants::new(store.clone(), opts.payload_url_ttl));
+        let decisions = Arc::new(DecisionLog::new(store.clone()));
+        let admission = Arc::new(admission);
+        let actuator = Arc::new(Actuator::new(ActuatorParts {
+            store: store.clone(),
+            definitions: definitions.clone(),
+            clouds: clouds.clone(),
+            admission: admission.clone(),
+            grants: grants.clone(),
+            topology: topology.clone(),
+            scaling: scaling_state.clone(),
+            heartbeats: heartbeats.clone(),
+        }));
+        let cleanup = Arc::new(CleanupTracker::new(
+            store.clone(),
+            topology.clone(),
+            opts.termination_timeout,
+        ));
+        let reconciler = Arc::new(Reconciler::new(
+            store.clone(),
+            clouds.clone(),
+            actuator.clone(),
+            topology.clone(),
+            opts.reconcile_mode,
+        ));
+        let wake = ScalingWake::new();
+        let mut template = opts.scaling;
+        template.fault_timeout_seconds = opts.fault_timeout.as_secs_f64();
+        let scaling_loop = Arc::new(ScalingLoop {
+            store: store.clone(),
+            definitions: definitions.clone(),
+            clouds: clouds.clone(),
+            admission,
+            topology: topology.clone(),
+            scaling: scaling_state.clone(),
+            decisions: decisions.clone(),
+            heartbeats: heartbeats.clone(),
+            cleanup,
+            actuator: actuator.clone(),
+            wake: wake.clone(),
+            template,
+            period: opts.scaling_interval,
+        });
+        let ingest = Arc::new(StatusIngest::new(
+            store.clone(),
+            heartbeats.clone(),
+            topology.clone(),
+            actuator,
+        ));
+
+        let tasks = vec![
+            tokio::spawn(ingest.run(status_queue)),
+            tokio::spawn(health::run(
+                health_queue,
+                heartbeats,
+                scaling_state,
+                wake.clone(),
+            )),
+            tokio::spawn(topology.clone().run(
+                store.clone(),
+                opts.topology_interval,
+                topology_requests,
+            )),
+            tokio::spawn({
+                let reconciler = reconciler.clone();
+                async move {
+                    reconciler.startup().await;
+                    scaling_loop.run().await;
+                }
+            }),
+            tokio::spawn(reconciler.clone().run_periodic(opts.reconcile_interval)),
+        ];
+        Ok(Arc::new(Controller {
+            store,
+            definitions,
+            clouds,
+            topology,
+            decisions,
+            grants,
+            reconciler,
+            wake,
+            tasks: Mutex::new(tasks),
+        }))
+    }
+
+    /// Stop the background tasks. In-flight cloud calls are abandoned; the registry already
+    /// holds their intent, so the next start picks them up.
+    pub async fn shutdown(&self) {
+        let tasks: Vec<JoinHandle<()>> = match self.tasks.lock() {
+            Ok(mut tasks) => tasks.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for task in tasks {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Where this controller's REST API is reachable from instances (`https://...`, or a
+    /// loopback `http://` for local clouds); enables serving large payloads by URL.
+    pub fn set_public_url(&self, url: &str) {
+        self.grants.set_public_url(url);
+    }
+}

@@ -1,0 +1,273 @@
+//! What the autoscaler remembers per cluster between evaluations: the members' health windows
+//! and the cluster's scaling memory (cooldowns, stabilization, per-partition backoff).
+//!
+//! In memory by design: windows refill within one window length of stats and the cooldowns
+//! and backoff only ever delay a decision, so a restarted controller is at worst a little
+//! more cautious. Entries go when their cluster or member goes.
+
+use alto_registry::Member;
+use autoscaler::{
+    ClusterHealth, DecisionRecord, FailureClass, MemberStatus, Metric, ScalingMemory,
+    ScalingSettings,
+};
+use iaas::{ErrorClass, IaasError};
+use messaging::events::MemberHealthStatsEvent;
+use messaging::MemberState;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+struct ClusterScaling {
+    health: ClusterHealth,
+    memory: ScalingMemory,
+    /// The members the windows track (to forget the ones that went).
+    members: HashSet<String>,
+}
+
+pub(crate) struct ScalingState {
+    clusters: Mutex<HashMap<String, ClusterScaling>>,
+}
+
+/// What the evaluation needs to know of a member beyond its registry row.
+pub(crate) struct MemberFacts {
+    /// When it was last heard from (`None`: unknown).
+    pub last_heard_at: Option<f64>,
+    /// Asked to clean up (an Active member on its way out counts as leaving).
+    pub leaving: bool,
+}
+
+impl ScalingState {
+    pub(crate) fn new() -> ScalingState {
+        ScalingState {
+            clusters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Feed one stat into its cluster's windows (by arrival time: agents' clocks may differ).
+    /// Stats of clusters and members the controller does not track are dropped, so the map
+    /// never grows with what the network sends.
+    pub(crate) fn apply_health(&self, stats: &MemberHealthStatsEvent, now: f64) {
+        let Ok(mut clusters) = self.clusters.lock() else {
+            return;
+        };
+        let Some(cluster) = clusters.get_mut(&stats.member.cluster_id) else {
+            return;
+        };
+        if !cluster.members.contains(&stats.member.member_id) {
+            return;
+        }
+        for (metric, value) in [
+            (Metric::LoadAverage, stats.load_average),
+            (Metric::MemoryConsumption, stats.memory_consumption),
+            (Metric::RequestsInFlight, stats.requests_in_flight),
+        ] {
+            if let Some(v) = value {
+                cluster
+                    .health
+                    .apply_member(&stats.member.member_id, metric, now, v);
+            }
+        }
+    }
+
+    /// The evaluation's view of the cluster's live members, and its scaling memory. Members
+    /// no longer live are forgotten here.
+    pub(crate) fn prepare(
+        &self,
+        cluster_id: &str,
+        members: &[Member],
+        settings: &ScalingSettings,
+        facts: impl Fn(&Member) -> MemberFacts,
+        now: f64,
+    ) -> (Vec<MemberStatus>, ScalingMemory) {
+        let Ok(mut clusters) = self.clusters.lock() else {
+            return (Vec::new(), ScalingMemory::default());
+        };
+        let cluster = clusters
+            .entry(cluster_id.to_string())
+            .or_insert_with(|| ClusterScaling {
+                health: ClusterHealth::new(settings.window_config()),
+                memory: ScalingMemory::default(),
+                members: HashSet::new(),
+            });
+        let live: HashSet<String> = members.iter().map(|m| m.member_id.clone()).collect();
+        for gone in cluster.members.difference(&live) {
+            cluster.health.forget_member(gone);
+        }
+        cluster.members = live;
+        cluster.health.expire(now);
+        let mut statuses = Vec::with_capacity(members.len());
+        for m in members {
+            cluster
+                .health
+                .track_member(&m.member_id, &m.network_partition_id);
+            let health = cluster
+                .health
+                .member(&m.member_id)
+                .map(|w| w.all_stats())
+                .unwrap_or_default();
+            let facts = facts(m);
+            statuses.push(MemberStatus {
+                member_id: m.member_id.clone(),
+                network_partition_id: m.network_partition_id.clone(),
+                partition_id: m.partition_id.clone(),
+                state: if facts.leaving && m.state == MemberState::Active {
+                    MemberState::InMaintenance
+                } else {
+                    m.state
+                },
+                started_at: m.created_at as f64 / 1000.0,
+                state_since: m.updated_at as f64 / 1000.0,
+                health,
+                last_heard_at: facts.last_heard_at,
+            });
+        }
+        (statuses, cluster.memory.clone())
+    }
+
+    /// Remember an evaluation (cooldowns, stabilization).
+    pub(crate) fn commit(
+        &self,
+        cluster_id: &str,
+        record: &DecisionRecord,
+        settings: &ScalingSettings,
+    ) {
+        if let Ok(mut clusters) = self.clusters.lock() {
+            if let Some(cluster) = clusters.get_mut(cluster_id) {
+                cluster.memory.commit(record, settings);
+            }
+        }
+    }
+
+    /// A start's outcome goes to the cluster's backoff, which the next evaluation honours
+    /// (per error class; a rate limit's retry-after is kept).
+    pub(crate) fn record_start(
+        &self,
+        cluster_id: &str,
+        partition_id: &str,
+        error: Option<&IaasError>,
+        now: f64,
+    ) {
+        let Ok(mut clusters) = self.clusters.lock() else {
+            return;
+        };
+        let Some(cluster) = clusters.get_mut(cluster_id) else {
+            return;
+        };
+        let backoff = &mut cluster.memory.backoff;
+        match error {
+            None => backoff.record_success(partition_id),
+            Some(e) => {
+                let (class, retry_after) = match &e.class {
+                    ErrorClass::Quota => (FailureClass::Quota, None),
+                    ErrorClass::Capacity => (FailureClass::Capacity, None),
+                    ErrorClass::RateLimited { retry_after } => (
+                        FailureClass::RateLimited,
+                        retry_after.map(|d| d.as_secs_f64()),
+                    ),
+                    ErrorClass::Auth => (FailureClass::Auth, None),
+                    _ => (FailureClass::Other, None),
+                };
+                backoff.record_failure(partition_id, class, now, retry_after);
+            }
+        }
+    }
+
+    /// Keep only the clusters still alive.
+    pub(crate) fn retain_clusters(&self, live: &HashSet<&str>) {
+        if let Ok(mut clusters) = self.clusters.lock() {
+            clusters.retain(|id, _| live.contains(id.as_str()));
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cluster_count(&self) -> usize {
+        self.clusters.lock().map(|c| c.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use messaging::events::MemberRef;
+    use std::collections::BTreeMap;
+
+    fn member(id: &str) -> Member {
+        Member {
+            member_id: id.into(),
+            cluster_id: "c".into(),
+            tenant_id: 1,
+            service_name: "php".into(),
+            network_partition_id: "np".into(),
+            partition_id: "p".into(),
+            provider_type: "mock".into(),
+            instance_id: None,
+            state: MemberState::Active,
+            private_ips: vec![],
+            public_ips: vec![],
+            tags: BTreeMap::new(),
+            last_error: None,
+            termination_reason: None,
+            created_at: 0,
+            updated_at: 0,
+            initialized_at: None,
+            started_at: None,
+            activated_at: None,
+            terminate_requested_at: None,
+            terminated_at: None,
+            cleanup_requested_at: None,
+        }
+    }
+
+    fn stat(cluster: &str, member: &str, load: f64) -> MemberHealthStatsEvent {
+        MemberHealthStatsEvent {
+            member: MemberRef {
+                service_name: "php".into(),
+                cluster_id: cluster.into(),
+                cluster_instance_id: None,
+                network_partition_id: "np".into(),
+                partition_id: "p".into(),
+                member_id: member.into(),
+            },
+            timestamp: 0,
+            load_average: Some(load),
+            memory_consumption: None,
+            requests_in_flight: None,
+        }
+    }
+
+    fn facts(_: &Member) -> MemberFacts {
+        MemberFacts {
+            last_heard_at: Some(100.0),
+            leaving: false,
+        }
+    }
+
+    #[test]
+    fn windows_follow_the_live_members_and_clusters() {
+        let state = ScalingState::new();
+        let settings = ScalingSettings::default();
+        let live = [member("a"), member("b")];
+        state.prepare("c", &live, &settings, facts, 100.0);
+        state.apply_health(&stat("c", "a", 3.0), 100.0);
+        // Stats for members and clusters nobody tracks are dropped.
+        state.apply_health(&stat("c", "stranger", 3.0), 100.0);
+        state.apply_health(&stat("other", "a", 3.0), 100.0);
+        assert_eq!(state.cluster_count(), 1);
+        let (statuses, _) = state.prepare("c", &live, &settings, facts, 101.0);
+        let a = statuses.iter().find(|s| s.member_id == "a").unwrap();
+        assert!(
+            a.health.get(Metric::LoadAverage).is_some(),
+            "a's stat was kept"
+        );
+        // b goes: its window goes too; a later stat for it is dropped.
+        state.prepare("c", &live[..1], &settings, facts, 102.0);
+        state.apply_health(&stat("c", "b", 5.0), 102.0);
+        let (statuses, _) = state.prepare("c", &live[..1], &settings, facts, 103.0);
+        assert_eq!(statuses.len(), 1);
+        state.retain_clusters(&HashSet::new());
+        assert_eq!(
+            state.cluster_count(),
+            0,
+            "a removed cluster leaves nothing behind"
+        );
+    }
+}

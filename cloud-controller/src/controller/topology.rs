@@ -1,0 +1,186 @@
+//! Topology events: each member's state change as it is committed, and the complete topology
+//! at start, every topology interval and on `initializer.CompleteTopologyRequestEvent`, so a
+//! late subscriber catches up.
+
+use super::definitions::Definitions;
+use super::store::Store;
+use crate::error::Result;
+use alto_registry::{Cluster, Member};
+use messaging::events::{
+    ClusterInfo as TopologyCluster, CompleteTopologyEvent, MemberActivatedEvent, MemberAddresses,
+    MemberCreatedEvent, MemberInitializedEvent, MemberRef, MemberStatusEvent,
+    MemberTerminatedEvent, Topology, TopologyCluster as TopologyClusterEntry, TopologyMember,
+    TopologyService,
+};
+use messaging::{Bus, Event, MemberState, Subscription};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) struct TopologyPublisher {
+    bus: Arc<dyn Bus>,
+    definitions: Arc<Definitions>,
+}
+
+impl TopologyPublisher {
+    pub(crate) fn new(bus: Arc<dyn Bus>, definitions: Arc<Definitions>) -> TopologyPublisher {
+        TopologyPublisher { bus, definitions }
+    }
+
+    pub(crate) fn bus(&self) -> &Arc<dyn Bus> {
+        &self.bus
+    }
+
+    /// Publish; a failure is logged (the periodic complete topology repairs what was missed).
+    pub(crate) async fn publish(&self, event: &Event) {
+        if let Err(e) = self.bus.publish(event).await {
+            tracing::warn!(event = event.name(), error = %e, "publish failed");
+        }
+    }
+
+    /// The topology event announcing a member's current state.
+    pub(crate) async fn member_state(&self, member: &Member) {
+        let member_ref = member_ref(member);
+        let status_event = |status| MemberStatusEvent {
+            member: member_ref.clone(),
+            status,
+            properties: BTreeMap::new(),
+        };
+        let addresses =
+            || MemberAddresses::new(member.private_ips.clone(), member.public_ips.clone());
+        let event = match member.state {
+            MemberState::Created => Event::MemberCreatedEvent(MemberCreatedEvent {
+                member: member_ref.clone(),
+                init_time: member.created_at,
+                properties: BTreeMap::new(),
+            }),
+            MemberState::Initialized => Event::MemberInitializedEvent(MemberInitializedEvent {
+                member: member_ref.clone(),
+                instance_id: member.instance_id.clone().unwrap_or_default(),
+                addresses: addresses(),
+                properties: BTreeMap::new(),
+            }),
+            MemberState::Starting => Event::MemberStartedEvent(status_event(MemberState::Starting)),
+            MemberState::Active => Event::MemberActivatedEvent(MemberActivatedEvent {
+                member: member_ref.clone(),
+                port_map: self.definitions.port_map(&member.service_name),
+                addresses: addresses(),
+            }),
+            MemberState::InMaintenance => {
+                Event::MemberMaintenanceModeEvent(status_event(MemberState::InMaintenance))
+            }
+            MemberState::ReadyToShutDown => {
+                Event::MemberReadyToShutdownEvent(status_event(MemberState::ReadyToShutDown))
+            }
+            MemberState::Terminated => Event::MemberTerminatedEvent(MemberTerminatedEvent {
+                member: member_ref.clone(),
+                properties: BTreeMap::new(),
+            }),
+        };
+        self.publish(&event).await;
+    }
+
+    async fn complete(&self, store: &Store) -> Result<CompleteTopologyEvent> {
+        let (clusters, members) = store
+            .run(|r| Ok((r.list_clusters(None, false)?, r.list_live_members()?)))
+            .await?;
+        let mut by_cluster: BTreeMap<String, Vec<Member>> = BTreeMap::new();
+        for m in members {
+            by_cluster.entry(m.cluster_id.clone()).or_default().push(m);
+        }
+        let mut service_map: BTreeMap<String, TopologyService> = BTreeMap::new();
+        for cluster in clusters {
+            let service = service_map
+                .entry(cluster.service_name.clone())
+                .or_insert_with(|| TopologyService {
+                    service_name: cluster.service_name.clone(),
+                    service_type: "SingleTenant".into(),
+                    port_map: self.definitions.port_map(&cluster.service_name),
+                    cluster_id_cluster_map: BTreeMap::new(),
+                });
+            let member_map = by_cluster
+                .remove(&cluster.cluster_id)
+                .unwrap_or_default()
+                .iter()
+                .map(|m| {
+                    (
+                        m.member_id.clone(),
+                        TopologyMember {
+                            member: member_ref(m),
+                            status: m.state,
+                            instance_id: m.instance_id.clone(),
+                            addresses: MemberAddresses::new(
+                                m.private_ips.clone(),
+                                m.public_ips.clone(),
+                            ),
+                            init_time: m.created_at,
+                        },
+                    )
+                })
+                .collect();
+            service.cluster_id_cluster_map.insert(
+                cluster.cluster_id.clone(),
+                TopologyClusterEntry {
+                    cluster: topology_cluster(&cluster),
+                    member_map,
+                },
+            );
+        }
+        Ok(CompleteTopologyEvent {
+            topology: Topology {
+                service_map,
+                initialized: true,
+            },
+        })
+    }
+
+    /// CompleteTopologyEvent at start, every `interval` and on request.
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        store: Store,
+        interval: Duration,
+        mut requests: Subscription,
+    ) {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                request = requests.next() => match request {
+                    Some(d) => {
+                        let _ = d.ack().await;
+                    }
+                    None => return,
+                },
+            }
+            match self.complete(&store).await {
+                Ok(topology) => self.publish(&Event::CompleteTopologyEvent(topology)).await,
+                Err(e) => tracing::warn!(error = %e, "cannot build the complete topology"),
+            }
+        }
+    }
+}
+
+/// A cluster as topology events carry it.
+pub(crate) fn topology_cluster(cluster: &Cluster) -> TopologyCluster {
+    TopologyCluster {
+        service_name: cluster.service_name.clone(),
+        cluster_id: cluster.cluster_id.clone(),
+        autoscale_policy_name: cluster.autoscale_policy.clone(),
+        deployment_policy_name: cluster.deployment_policy.clone(),
+        host_names: vec![cluster.host_name.clone()],
+        tenant_range: cluster.tenant_id.to_string(),
+        is_lb_cluster: false,
+        properties: BTreeMap::new(),
+    }
+}
+
+pub(crate) fn member_ref(m: &Member) -> MemberRef {
+    MemberRef {
+        service_name: m.service_name.clone(),
+        cluster_id: m.cluster_id.clone(),
+        cluster_instance_id: None,
+        network_partition_id: m.network_partition_id.clone(),
+        partition_id: m.partition_id.clone(),
+        member_id: m.member_id.clone(),
+    }
+}
