@@ -4,7 +4,7 @@
 mod libcloud;
 
 use base64::Engine;
-use iaas::cloudstack::CloudStackIaas;
+use iaas::cloudstack::{vm_name, CloudStackIaas};
 use iaas::{
     ErrorClass, Iaas, InstanceFilter, InstanceSpec, InstanceState, Properties, ProviderSpec,
     Secret, MANAGED_BY_VALUE, TAG_CLUSTER_ID, TAG_MANAGED_BY, TAG_MEMBER_ID,
@@ -146,10 +146,19 @@ async fn start_instance_deploys_with_signed_userdata_tags_and_waits_for_the_job(
 
     let requests = stub.requests().await;
     let commands: Vec<&str> = requests.iter().map(|r| r["command"].as_str()).collect();
-    assert_eq!(commands[0], "deployVirtualMachine");
-    assert_eq!(commands[1], "createTags", "tags are set before waiting");
+    // First the member's VM is looked for, by tag and by name (Libcloud's recorded VMs are not
+    // ours), then deployed and tagged before the job is awaited.
+    assert_eq!(
+        commands[..2],
+        ["listVirtualMachines", "listVirtualMachines"]
+    );
+    assert_eq!(requests[0]["tags[1].key"], TAG_MEMBER_ID);
+    assert_eq!(requests[0]["tags[1].value"], "m1");
+    assert_eq!(requests[1]["name"], vm_name("m1"));
+    assert_eq!(commands[2], "deployVirtualMachine");
+    assert_eq!(commands[3], "createTags", "tags are set before waiting");
     assert!(commands.contains(&"queryAsyncJobResult"));
-    let deploy_req = &requests[0];
+    let deploy_req = &requests[2];
     let userdata = base64::engine::general_purpose::STANDARD
         .decode(&deploy_req["userdata"])
         .unwrap();
@@ -160,7 +169,10 @@ async fn start_instance_deploys_with_signed_userdata_tags_and_waits_for_the_job(
     assert_eq!(deploy_req["keypair"], "alto-key");
     assert_eq!(deploy_req["securitygroupids"], "sg-1,sg-2");
     assert_eq!(deploy_req["networkids"], "net-1");
-    let tags_req = &requests[1];
+    // The member id goes with the deploy itself: the VM is ours before it is tagged.
+    assert_eq!(deploy_req["displayname"], "m1");
+    assert_eq!(deploy_req["name"], vm_name("m1"));
+    let tags_req = &requests[3];
     assert_eq!(tags_req["resourcetype"], "UserVm");
     assert_eq!(tags_req["resourceids"], instance.instance_id);
     let sent: BTreeMap<String, String> = (0..3)
@@ -183,17 +195,19 @@ async fn describe_instances_lists_by_tag_and_keeps_only_ours() {
         .unwrap()
         .clone();
     assert!(vms.len() >= 2);
-    let transform: Transform = Arc::new(|command: &str, mut body: Value| {
-        if command == "listVirtualMachines" {
-            let vm = &mut body["listvirtualmachinesresponse"]["virtualmachine"][0];
-            let mut tags = vm["tags"].as_array().cloned().unwrap_or_default();
-            for (k, v) in our_tags("m7") {
-                tags.push(json!({"key": k, "value": v}));
+    let transform: Transform = Arc::new(
+        |command: &str, _: &HashMap<String, String>, mut body: Value| {
+            if command == "listVirtualMachines" {
+                let vm = &mut body["listvirtualmachinesresponse"]["virtualmachine"][0];
+                let mut tags = vm["tags"].as_array().cloned().unwrap_or_default();
+                for (k, v) in our_tags("m7") {
+                    tags.push(json!({"key": k, "value": v}));
+                }
+                vm["tags"] = Value::Array(tags);
             }
-            vm["tags"] = Value::Array(tags);
-        }
-        body
-    });
+            body
+        },
+    );
     let stub = CloudStackStub::start(API_KEY, SECRET, HashMap::new(), Some(transform)).await;
     let driver = CloudStackIaas::new(&provider(&stub.endpoint(), SECRET)).unwrap();
     let filter = InstanceFilter {
@@ -240,6 +254,286 @@ async fn describe_instances_lists_by_tag_and_keeps_only_ours() {
         .is_empty());
 }
 
+/// The recorded VM list as a filtered `listVirtualMachines` would answer it: `vms` decides per
+/// request which (adjusted) recorded VMs are listed.
+fn answer_vms(
+    vms: impl Fn(&HashMap<String, String>, &[Value]) -> Vec<Value> + Send + Sync + 'static,
+) -> Transform {
+    Arc::new(
+        move |command: &str, request: &HashMap<String, String>, mut body: Value| {
+            if command == "listVirtualMachines" {
+                let recorded = body["listvirtualmachinesresponse"]["virtualmachine"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let listed = vms(request, &recorded);
+                body["listvirtualmachinesresponse"] = if listed.is_empty() {
+                    json!({})
+                } else {
+                    json!({"count": listed.len(), "virtualmachine": listed})
+                };
+            }
+            body
+        },
+    )
+}
+
+/// Recorded VM `index` as deployed by a start of `member` that died before createTags: named
+/// `vm_name(member)`, the member id as display name, none of our tags.
+fn untagged_vm_of(recorded: &[Value], index: usize, member: &str, state: &str) -> Value {
+    let mut vm = recorded[index].clone();
+    vm["name"] = json!(vm_name(member));
+    vm["displayname"] = json!(member);
+    vm["state"] = json!(state);
+    vm
+}
+
+fn tag_query(request: &HashMap<String, String>) -> bool {
+    request.contains_key("tags[0].key")
+}
+
+fn name_query_for(request: &HashMap<String, String>, member: &str) -> bool {
+    request.get("name") == Some(&vm_name(member))
+}
+
+fn keyword_query(request: &HashMap<String, String>) -> bool {
+    request.get("keyword").map(String::as_str) == Some("alto-")
+}
+
+#[tokio::test]
+async fn describe_instances_finds_vms_a_start_deployed_but_did_not_tag() {
+    // VM 0: deployed for m7, never tagged. VM 1: a display name of a member but not our name.
+    let transform = answer_vms(|request, recorded| {
+        let ours = untagged_vm_of(recorded, 0, "m7", "Running");
+        let mut foreign = recorded[1].clone();
+        foreign["displayname"] = json!("m8");
+        if tag_query(request) {
+            recorded.to_vec() // tags of the cloud's own, none of ours
+        } else if keyword_query(request) {
+            vec![ours, foreign]
+        } else if name_query_for(request, "m7") {
+            vec![ours]
+        } else {
+            vec![]
+        }
+    });
+    let stub = CloudStackStub::start(API_KEY, SECRET, HashMap::new(), Some(transform)).await;
+    let driver = CloudStackIaas::new(&provider(&stub.endpoint(), SECRET)).unwrap();
+    let recorded = fixture_json("cloudstack/listVirtualMachines_default.json");
+    let vm0 = &recorded["listvirtualmachinesresponse"]["virtualmachine"][0];
+
+    let all = driver
+        .describe_instances(&InstanceFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].instance_id, id_text(&vm0["id"]));
+    assert_eq!(all[0].member_id(), Some("m7"));
+    assert_eq!(
+        all[0].tags.get(TAG_MANAGED_BY).map(String::as_str),
+        Some(MANAGED_BY_VALUE)
+    );
+    assert_eq!(all[0].tags.get(TAG_CLUSTER_ID), None, "not derivable");
+    assert_eq!(all[0].state, InstanceState::Running);
+    let requests = stub.requests().await;
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0]["tags[0].key"], TAG_MANAGED_BY);
+    assert_eq!(requests[1]["keyword"], "alto-");
+
+    let by_member = |m: &str| InstanceFilter {
+        cluster_id: None,
+        member_id: Some(m.into()),
+    };
+    let found = driver.describe_instances(&by_member("m7")).await.unwrap();
+    assert_eq!(found, all);
+    assert!(driver
+        .describe_instances(&by_member("m8"))
+        .await
+        .unwrap()
+        .is_empty());
+    // A VM's cluster is only known from its tags.
+    let before = stub.requests().await.len();
+    let by_cluster = InstanceFilter {
+        cluster_id: Some("php.c1".into()),
+        member_id: None,
+    };
+    assert!(driver
+        .describe_instances(&by_cluster)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(stub.requests().await.len(), before + 1, "no name query");
+}
+
+#[tokio::test]
+async fn a_retried_start_tags_and_returns_the_vm_a_crashed_start_deployed() {
+    // The first start's deployVirtualMachine was accepted, then the controller died: the VM is
+    // untagged and still starting; polled by id it is running.
+    let transform = answer_vms(|request, recorded| {
+        if tag_query(request) {
+            vec![]
+        } else if name_query_for(request, "m1") {
+            vec![untagged_vm_of(recorded, 0, "m1", "Starting")]
+        } else if request.contains_key("id") {
+            vec![untagged_vm_of(recorded, 0, "m1", "Running")]
+        } else {
+            vec![]
+        }
+    });
+    let stub = CloudStackStub::start(API_KEY, SECRET, HashMap::new(), Some(transform)).await;
+    let driver = CloudStackIaas::new(&provider(&stub.endpoint(), SECRET)).unwrap();
+    let instance = driver
+        .start_instance(&instance_spec("1", "105", "421"))
+        .await
+        .unwrap();
+    let recorded = fixture_json("cloudstack/listVirtualMachines_default.json");
+    let vm0 = &recorded["listvirtualmachinesresponse"]["virtualmachine"][0];
+    assert_eq!(instance.instance_id, id_text(&vm0["id"]));
+    assert_eq!(instance.state, InstanceState::Running);
+    assert_eq!(
+        instance.tags.get(TAG_CLUSTER_ID).map(String::as_str),
+        Some("php.c1")
+    );
+    assert_eq!(instance.member_id(), Some("m1"));
+    let requests = stub.requests().await;
+    let commands: Vec<&str> = requests.iter().map(|r| r["command"].as_str()).collect();
+    assert!(!commands.contains(&"deployVirtualMachine"), "{commands:?}");
+    let tags_req = requests
+        .iter()
+        .find(|r| r["command"] == "createTags")
+        .unwrap();
+    assert_eq!(tags_req["resourceids"], instance.instance_id);
+    let sent: BTreeMap<String, String> = (0..3)
+        .map(|i| {
+            (
+                tags_req[&format!("tags[{i}].key")].clone(),
+                tags_req[&format!("tags[{i}].value")].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(sent, our_tags("m1"));
+    assert!(requests.iter().any(
+        |r| r["command"] == "listVirtualMachines" && r.get("id") == Some(&instance.instance_id)
+    ));
+}
+
+#[tokio::test]
+async fn a_retried_start_returns_the_members_tagged_vm_and_ignores_destroyed_ones() {
+    let tagged = |recorded: &[Value], state: &str| {
+        let mut vm = recorded[0].clone();
+        vm["state"] = json!(state);
+        vm["tags"] = json!(our_tags("m1")
+            .into_iter()
+            .map(|(k, v)| json!({"key": k, "value": v}))
+            .collect::<Vec<_>>());
+        vm
+    };
+    let stub = CloudStackStub::start(
+        API_KEY,
+        SECRET,
+        HashMap::new(),
+        Some(answer_vms(move |request, recorded| {
+            if tag_query(request) {
+                vec![tagged(recorded, "Running")]
+            } else {
+                vec![]
+            }
+        })),
+    )
+    .await;
+    let driver = CloudStackIaas::new(&provider(&stub.endpoint(), SECRET)).unwrap();
+    let instance = driver
+        .start_instance(&instance_spec("1", "105", "421"))
+        .await
+        .unwrap();
+    assert_eq!(instance.member_id(), Some("m1"));
+    assert_eq!(instance.state, InstanceState::Running);
+    assert_eq!(
+        stub.commands().await,
+        ["listVirtualMachines", "listVirtualMachines"],
+        "no deploy, no tagging: it is done"
+    );
+
+    // A destroyed VM of the member (not yet expunged) is not taken: a new one is deployed.
+    let stub = CloudStackStub::start(
+        API_KEY,
+        SECRET,
+        HashMap::new(),
+        Some(answer_vms(move |request, recorded| {
+            if tag_query(request) {
+                vec![tagged(recorded, "Destroyed")]
+            } else if name_query_for(request, "m1") {
+                vec![untagged_vm_of(recorded, 1, "m1", "Expunging")]
+            } else {
+                vec![]
+            }
+        })),
+    )
+    .await;
+    let driver = CloudStackIaas::new(&provider(&stub.endpoint(), SECRET)).unwrap();
+    driver
+        .start_instance(&instance_spec("1", "105", "421"))
+        .await
+        .unwrap();
+    let commands = stub.commands().await;
+    assert_eq!(commands[2], "deployVirtualMachine", "{commands:?}");
+}
+
+#[tokio::test]
+async fn a_retried_start_of_a_vm_that_went_to_error_destroys_it() {
+    let stub = CloudStackStub::start(
+        API_KEY,
+        SECRET,
+        HashMap::new(),
+        Some(answer_vms(|request, recorded| {
+            if name_query_for(request, "m1") {
+                vec![untagged_vm_of(recorded, 0, "m1", "Error")]
+            } else {
+                vec![]
+            }
+        })),
+    )
+    .await;
+    let driver = CloudStackIaas::new(&provider(&stub.endpoint(), SECRET)).unwrap();
+    let err = driver
+        .start_instance(&instance_spec("1", "105", "421"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::Transient, "{err}");
+    assert_eq!(err.code.as_deref(), Some("Error"));
+    let requests = stub.requests().await;
+    let destroy = requests
+        .iter()
+        .find(|r| r["command"] == "destroyVirtualMachine")
+        .unwrap();
+    let recorded = fixture_json("cloudstack/listVirtualMachines_default.json");
+    assert_eq!(
+        destroy["id"],
+        id_text(&recorded["listvirtualmachinesresponse"]["virtualmachine"][0]["id"])
+    );
+    assert!(!requests
+        .iter()
+        .any(|r| r["command"] == "deployVirtualMachine"));
+}
+
+#[test]
+fn vm_names_are_host_names_tied_to_the_member_id() {
+    for member in [
+        "m1",
+        "myphp.php.domain-0123456789abcdef0123456789abcdef",
+        "ü/ ?x",
+    ] {
+        let name = vm_name(member);
+        assert_eq!(name.len(), 21, "{name}");
+        assert!(name.starts_with("alto-"));
+        assert!(name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        assert_eq!(name, vm_name(member), "stable");
+    }
+    assert_ne!(vm_name("m1"), vm_name("m2"));
+}
+
 #[tokio::test]
 async fn terminate_destroys_with_expunge_and_waits() {
     let stub = stub().await;
@@ -278,7 +572,14 @@ async fn a_refused_deploy_keeps_the_cloud_code_and_text() {
     assert_eq!(err.message, inner["errortext"].as_str().unwrap());
     let printed = err.to_string();
     assert!(!printed.contains(SECRET) && !printed.contains("CARTRIDGE_KEY"));
-    assert_eq!(stub.commands().await, ["deployVirtualMachine"]);
+    assert_eq!(
+        stub.commands().await,
+        [
+            "listVirtualMachines",
+            "listVirtualMachines",
+            "deployVirtualMachine"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -26,6 +26,42 @@
 //! No floating IPs (`associateIpAddress` is not used: basic zones give public addresses and
 //! advanced zones use static NAT set up outside Altostratus) and no volumes (use `diskOffering`
 //! for a data disk created with the VM).
+//!
+//! ## Finding a VM again
+//!
+//! CloudStack cannot tag a VM in the deploy call, and has no idempotency token. So the member id
+//! travels in `deployVirtualMachine` itself: `displayname` = the member id and `name` (the
+//! host name) = [`vm_name`] of it (`alto-` + 16 hex digits of its SHA-256). A VM whose name is
+//! the `vm_name` of its display name is ours from the moment CloudStack knows it. Then
+//! `createTags` adds our tags (marker, member, cluster and the spec's others) and the deploy job
+//! is awaited.
+//!
+//! - `describe_instances` lists VMs by our tags (`tags[n].key/value`), and also (without a
+//!   cluster filter) the VMs named as ours that carry no marker tag yet (`name=vm_name(member)`
+//!   for a member filter, else `keyword=alto-`), their tags filled in from the display name
+//!   (`altostratus:managed-by`, `altostratus:member-id`): the controller sees them as it sees
+//!   tagged ones.
+//! - `start_instance` first looks for a VM of the member (by tag, then by name), ignoring
+//!   destroyed/expunging ones. If one exists (a retried start, or one after a controller
+//!   restart) it is returned instead of deploying another: tagged first if the earlier start did
+//!   not get to it, and, with `blockUntilRunning`, polled (`listVirtualMachines id=`) while it
+//!   is starting, within `cloudstack.job.timeout.secs`. A VM in `Error` is destroyed and the
+//!   start fails, as does a fresh deploy whose job fails.
+//!
+//! What remains:
+//! - An untagged VM's cluster is not known (the display name carries only the member id): a
+//!   describe filtered by cluster does not return it until a retried start has tagged it;
+//!   filtered by member, or unfiltered, it does. Its other spec tags are missing until then.
+//! - Recognition of an untagged VM relies on its display name: renamed (`updateVirtualMachine
+//!   displayname=`) before it was tagged, it is no longer recognised. Once tagged, tags decide.
+//! - Two starts of one member racing each other (not one after the other) can both miss and both
+//!   deploy; CloudStack refuses the second only where it enforces unique host names in the
+//!   network.
+//! - With `cloudstack.expunge=false` a destroyed VM keeps its host name until CloudStack
+//!   expunges it; a new start of the same member may be refused for that name meanwhile.
+//! - The display name is limited by CloudStack (255 characters in its database); longer member
+//!   ids cannot be carried.
+//! - VMs deployed before names were sent (older versions of this driver) are found by tag only.
 
 pub mod api;
 pub mod errors;
@@ -43,11 +79,59 @@ use async_trait::async_trait;
 use base64::Engine;
 use errors::CallKind;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Rows of a page of `listVirtualMachines`.
 const PAGE_SIZE: usize = 500;
+
+/// The prefix of [`vm_name`]: what `describe_instances` looks for among untagged VMs.
+const VM_NAME_PREFIX: &str = "alto-";
+
+/// The host name (`name`) of a member's VM: `alto-` + the first 16 hex digits of SHA-256(member
+/// id). It satisfies CloudStack's host name rules (at most 63 letters, digits and hyphens,
+/// starting with a letter) whatever the member id is, and ties the VM to the member id sent as
+/// its `displayname`: a VM whose name is the `vm_name` of its display name is ours.
+pub fn vm_name(member_id: &str) -> String {
+    let digest = Sha256::digest(member_id.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{VM_NAME_PREFIX}{hex}")
+}
+
+/// One of our VMs as listed, and whether it carries our tags in the cloud (or was recognised by
+/// its name and display name, its tags filled in here).
+struct Found {
+    instance: Instance,
+    tagged: bool,
+}
+
+/// A listed VM that carries no marker tag but is named as ours: its tags completed from its
+/// display name (the member id); `None` when it is not ours.
+fn recognised(mut vm: Instance) -> Option<Instance> {
+    if vm.tags.contains_key(TAG_MANAGED_BY) {
+        return None;
+    }
+    let member = vm.extra.get("display_name")?.clone();
+    if member.is_empty() || vm.extra.get("name") != Some(&vm_name(&member)) {
+        return None;
+    }
+    vm.tags
+        .insert(TAG_MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string());
+    vm.tags.insert(TAG_MEMBER_ID.to_string(), member);
+    Some(vm)
+}
+
+/// Rank of a VM among several of one member: the one furthest along wins.
+fn progress(state: InstanceState) -> u8 {
+    match state {
+        InstanceState::Running => 0,
+        InstanceState::Pending => 1,
+        InstanceState::Stopping | InstanceState::Stopped => 2,
+        InstanceState::Unknown => 3,
+        InstanceState::Terminated => 4,
+    }
+}
 
 /// The CloudStack driver.
 pub struct CloudStackIaas {
@@ -148,6 +232,221 @@ impl CloudStackIaas {
         }
     }
 
+    /// Every VM `listVirtualMachines` returns with `filter` (`listall`, paged).
+    async fn list_vms(
+        &self,
+        operation: &'static str,
+        filter: &[(String, String)],
+    ) -> Result<Vec<Instance>, IaasError> {
+        let mut base = vec![
+            pair("listall", "true"),
+            pair("pagesize", PAGE_SIZE.to_string()),
+        ];
+        base.extend(filter.iter().cloned());
+        let mut found = Vec::new();
+        for page in 1.. {
+            let mut params = base.clone();
+            params.push(pair("page", page.to_string()));
+            let response = self
+                .api
+                .call_retrying(operation, CallKind::Read, "listVirtualMachines", &params)
+                .await?;
+            let rows = response
+                .get("virtualmachine")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            found.extend(parse::virtual_machines(&response));
+            if rows < PAGE_SIZE || page >= 100 {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Our VMs matching `filter`: those carrying our tags, and those a start deployed but did
+    /// not get to tag (named [`vm_name`] of their display name), their tags completed here. An
+    /// untagged VM's cluster is not known, so a filter by cluster finds tagged VMs only.
+    async fn list_ours(
+        &self,
+        operation: &'static str,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<Found>, IaasError> {
+        let mut tags = vec![(TAG_MANAGED_BY, MANAGED_BY_VALUE)];
+        if let Some(c) = &filter.cluster_id {
+            tags.push((TAG_CLUSTER_ID, c));
+        }
+        if let Some(m) = &filter.member_id {
+            tags.push((TAG_MEMBER_ID, m));
+        }
+        let by_tag: Vec<(String, String)> = tags
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (k, v))| {
+                [
+                    pair(format!("tags[{i}].key"), *k),
+                    pair(format!("tags[{i}].value"), *v),
+                ]
+            })
+            .collect();
+        let mut found: Vec<Found> = self
+            .list_vms(operation, &by_tag)
+            .await?
+            .into_iter()
+            // The tag filter runs in the cloud; check it here too, so nothing untagged is ever
+            // taken for ours.
+            .filter(|vm| filter.matches(&vm.tags))
+            .map(|instance| Found {
+                instance,
+                tagged: true,
+            })
+            .collect();
+        if filter.cluster_id.is_none() {
+            // `name` and `keyword` are substring matches; `recognised` checks exactly.
+            let by_name = match &filter.member_id {
+                Some(m) => pair("name", vm_name(m)),
+                None => pair("keyword", VM_NAME_PREFIX),
+            };
+            for vm in self.list_vms(operation, &[by_name]).await? {
+                if found
+                    .iter()
+                    .any(|f| f.instance.instance_id == vm.instance_id)
+                {
+                    continue;
+                }
+                if let Some(instance) = recognised(vm).filter(|i| filter.matches(&i.tags)) {
+                    found.push(Found {
+                        instance,
+                        tagged: false,
+                    });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Set `tags` on VM `id` and wait for the tagging job.
+    async fn tag(
+        &self,
+        id: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), IaasError> {
+        const OP: &str = "start_instance";
+        let mut params = vec![pair("resourceids", id), pair("resourcetype", "UserVm")];
+        for (i, (k, v)) in tags.iter().enumerate() {
+            params.push(pair(format!("tags[{i}].key"), k.as_str()));
+            params.push(pair(format!("tags[{i}].value"), v.as_str()));
+        }
+        let r = self
+            .api
+            .call(OP, CallKind::Create, "createTags", &params)
+            .await?;
+        if let Some(job) = r.get("jobid").and_then(id_string) {
+            self.api.wait_job(OP, CallKind::Create, &job).await?;
+        }
+        Ok(())
+    }
+
+    /// Poll VM `id` (a deploy whose job id was lost with the controller that started it) while
+    /// it is starting, within the job timeout. A VM in `Error` fails the start; one still
+    /// starting at the timeout is returned as pending.
+    async fn wait_vm(&self, vm: Instance) -> Result<Instance, IaasError> {
+        const OP: &str = "start_instance";
+        let started = Instant::now();
+        let mut delay = self.api.polling.first_delay;
+        let mut current = vm;
+        loop {
+            match current.state {
+                InstanceState::Pending => {}
+                InstanceState::Unknown
+                    if current
+                        .extra
+                        .get("state")
+                        .is_some_and(|s| s.eq_ignore_ascii_case("error")) =>
+                {
+                    return Err(self
+                        .error(
+                            OP,
+                            ErrorClass::Transient,
+                            format!(
+                                "VM {} went to Error while it was deployed",
+                                current.instance_id
+                            ),
+                        )
+                        .with_code("Error"));
+                }
+                _ => return Ok(current),
+            }
+            if started.elapsed() + delay > self.api.polling.timeout {
+                tracing::warn!(provider = %self.provider_type, instance = %current.instance_id, "VM still starting; returning it as pending");
+                return Ok(current);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(self.api.polling.max_delay);
+            let listed = self
+                .list_vms(OP, &[pair("id", current.instance_id.as_str())])
+                .await?;
+            match listed
+                .into_iter()
+                .find(|v| v.instance_id == current.instance_id)
+            {
+                Some(vm) => {
+                    let tags = current.tags.clone();
+                    current = vm;
+                    for (k, v) in tags {
+                        current.tags.entry(k).or_insert(v);
+                    }
+                }
+                None => {
+                    return Err(self.error(
+                        OP,
+                        ErrorClass::Transient,
+                        format!(
+                            "VM {} disappeared while it was deployed",
+                            current.instance_id
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Finish a start that found the member's VM already deployed (a retried start, or one
+    /// after a controller restart): tag it if the first attempt did not get to, wait while it
+    /// is starting. On failure the VM is destroyed, as for a fresh deploy.
+    async fn adopt(
+        &self,
+        found: Found,
+        spec: &InstanceSpec,
+        props: &Properties,
+    ) -> Result<Instance, IaasError> {
+        let Found {
+            mut instance,
+            tagged,
+        } = found;
+        let id = instance.instance_id.clone();
+        let expunge = flag(props, "cloudstack.expunge", true);
+        tracing::info!(provider = %self.provider_type, member = %spec.member_id, instance = %id, tagged, "member already has a VM");
+        let finish = async {
+            if !tagged {
+                self.tag(&id, &spec.tags).await?;
+            }
+            for (k, v) in &spec.tags {
+                instance.tags.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            if flag(props, "blockUntilRunning", true) {
+                instance = self.wait_vm(instance).await?;
+            }
+            Ok::<Instance, IaasError>(instance)
+        };
+        match finish.await {
+            Ok(instance) => Ok(instance),
+            Err(e) => {
+                self.discard(&id, expunge).await;
+                Err(e)
+            }
+        }
+    }
+
     async fn destroy(
         &self,
         operation: &'static str,
@@ -173,7 +472,7 @@ impl CloudStackIaas {
         Ok(())
     }
 
-    /// Best-effort cleanup of a VM we could not finish starting (an untagged VM would leak).
+    /// Best-effort cleanup of a VM we could not finish starting.
     async fn discard(&self, id: &str, expunge: bool) {
         if let Err(e) = self.destroy("start_instance", id, expunge).await {
             tracing::warn!(provider = %self.provider_type, instance = id, error = %e,
@@ -271,11 +570,31 @@ impl Iaas for CloudStackIaas {
                 ),
             ));
         }
+        // A retried start (or one after a controller restart) finishes the member's VM.
+        let existing = self
+            .list_ours(
+                OP,
+                &InstanceFilter {
+                    cluster_id: None,
+                    member_id: Some(spec.member_id.clone()),
+                },
+            )
+            .await?
+            .into_iter()
+            .filter(|f| f.instance.state != InstanceState::Terminated)
+            .min_by_key(|f| progress(f.instance.state));
+        if let Some(found) = existing {
+            return self.adopt(found, spec, &props).await;
+        }
         let mut params = vec![
             pair("zoneid", zone),
             pair("serviceofferingid", offering),
             pair("templateid", template),
             pair("userdata", userdata),
+            // The member id travels with the deploy itself, so the VM is ours from the moment
+            // CloudStack knows it, before createTags.
+            pair("name", vm_name(&spec.member_id)),
+            pair("displayname", spec.member_id.as_str()),
         ];
         for (property, param) in [
             ("keyPair", "keypair"),
@@ -304,27 +623,9 @@ impl Iaas for CloudStackIaas {
         let job = response.get("jobid").and_then(id_string);
         let expunge = flag(&props, "cloudstack.expunge", true);
 
-        // Tag before waiting: from now on describe_instances finds the VM even if we stop here.
-        let mut tag_params = vec![
-            pair("resourceids", id.as_str()),
-            pair("resourcetype", "UserVm"),
-        ];
-        for (i, (k, v)) in spec.tags.iter().enumerate() {
-            tag_params.push(pair(format!("tags[{i}].key"), k.as_str()));
-            tag_params.push(pair(format!("tags[{i}].value"), v.as_str()));
-        }
-        let tagged = async {
-            let r = self
-                .api
-                .call(OP, CallKind::Create, "createTags", &tag_params)
-                .await?;
-            if let Some(job) = r.get("jobid").and_then(id_string) {
-                self.api.wait_job(OP, CallKind::Create, &job).await?;
-            }
-            Ok::<(), IaasError>(())
-        }
-        .await;
-        if let Err(e) = tagged {
+        // Tag before waiting. describe_instances finds the VM by its name and display name
+        // already; the tags add the cluster and the spec's other tags.
+        if let Err(e) = self.tag(&id, &spec.tags).await {
             self.discard(&id, expunge).await;
             return Err(e);
         }
@@ -368,42 +669,12 @@ impl Iaas for CloudStackIaas {
         &self,
         filter: &InstanceFilter,
     ) -> Result<Vec<Instance>, IaasError> {
-        const OP: &str = "describe_instances";
-        let mut tags = vec![(TAG_MANAGED_BY, MANAGED_BY_VALUE)];
-        if let Some(c) = &filter.cluster_id {
-            tags.push((TAG_CLUSTER_ID, c));
-        }
-        if let Some(m) = &filter.member_id {
-            tags.push((TAG_MEMBER_ID, m));
-        }
-        let mut base = vec![
-            pair("listall", "true"),
-            pair("pagesize", PAGE_SIZE.to_string()),
-        ];
-        for (i, (k, v)) in tags.iter().enumerate() {
-            base.push(pair(format!("tags[{i}].key"), *k));
-            base.push(pair(format!("tags[{i}].value"), *v));
-        }
-        let mut found = Vec::new();
-        for page in 1.. {
-            let mut params = base.clone();
-            params.push(pair("page", page.to_string()));
-            let response = self
-                .api
-                .call_retrying(OP, CallKind::Read, "listVirtualMachines", &params)
-                .await?;
-            let rows = response
-                .get("virtualmachine")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            found.extend(parse::virtual_machines(&response));
-            if rows < PAGE_SIZE || page >= 100 {
-                break;
-            }
-        }
-        // The tag filter runs in the cloud; check it here too, so nothing untagged is ever ours.
-        found.retain(|i| filter.matches(&i.tags));
-        Ok(found)
+        Ok(self
+            .list_ours("describe_instances", filter)
+            .await?
+            .into_iter()
+            .map(|f| f.instance)
+            .collect())
     }
 
     async fn terminate_instance(&self, instance_id: &str) -> Result<(), IaasError> {

@@ -67,6 +67,7 @@ pub fn virtual_machine(vm: &Value) -> Option<Instance> {
         ("templateid", "template_id"),
         ("serviceofferingid", "service_offering_id"),
         ("name", "name"),
+        ("displayname", "display_name"),
         ("keypair", "key_pair"),
     ] {
         if let Some(v) = vm.get(field).and_then(id_string) {

@@ -87,13 +87,15 @@ pub fn cloudstack_expected_signature(params: &[(String, String)], secret: &str) 
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-pub type Transform = Arc<dyn Fn(&str, Value) -> Value + Send + Sync>;
+/// Adjusts a recorded body before it is sent: `(command, decoded request parameters, body)`.
+pub type Transform = Arc<dyn Fn(&str, &HashMap<String, String>, Value) -> Value + Send + Sync>;
 
 /// A CloudStack API stub at `/client/api`: checks every request's signature with `secret`
 /// and answers `<command>_default.json` (or the file `overrides` names for a command;
 /// `queryAsyncJobResult_<jobid>.json` for job polls). A body with `errorcode` is sent with
 /// that HTTP status, as CloudStack does. `transform` may adjust a parsed body before it is
-/// sent (used only to add our tags to recorded VMs).
+/// sent, depending on the request (used to add our tags, names or states to recorded VMs, and
+/// to answer a filtered list with the VMs that filter would select).
 pub struct CloudStackStub {
     pub server: MockServer,
 }
@@ -144,7 +146,8 @@ impl CloudStackStub {
                 };
                 let mut body: Value = serde_json::from_str(&text).expect("recorded JSON");
                 if let Some(t) = &transform {
-                    body = t(&command, body);
+                    let decoded: HashMap<String, String> = params.iter().cloned().collect();
+                    body = t(&command, &decoded, body);
                 }
                 let status = body
                     .as_object()
