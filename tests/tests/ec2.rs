@@ -521,3 +521,88 @@ fn a_crash_after_the_member_commit_starts_it_once_after_restart() {
 fn a_crash_after_the_start_call_adopts_its_instance_after_restart() {
     converges_after_crash_at("after-start-call");
 }
+
+/// `kill -9` after RunInstances but before the member's volume is attached: the restarted
+/// controller's recovered start goes through the driver's idempotent start, which finds the
+/// instance and completes it (its volume attached), instead of only recording it.
+#[test]
+fn a_kill_while_the_instance_is_half_set_up_completes_it_after_restart() {
+    let moto = ec2_support::Moto::start();
+    let driver = ec2_support::driver(&moto.endpoint, &[]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // The window is between RunInstances and the volume attachment; a few attempts hit it.
+    for round in 0..20 {
+        let dir = temp_dir("ec2-halfway");
+        let alto = Alto::start_with(
+            &dir.join("data"),
+            None,
+            StartOptions {
+                conf: Some(conf(&dir, &moto.endpoint, 1, 1)),
+                ..StartOptions::default()
+            },
+        );
+        let alias = format!("half{round}");
+        let (status, sub) = alto.admin().post_json(
+            "/api/subscriptions",
+            &json!({"cartridgeType": "ec2php", "alias": alias, "autoscalePolicy": "ec2-autoscale", "deploymentPolicy": "ec2-deployment"}),
+        );
+        assert_eq!(status, 201, "{sub}");
+        let cluster_id = sub["clusterId"].as_str().expect("clusterId").to_string();
+        let filter = InstanceFilter {
+            cluster_id: Some(cluster_id.clone()),
+            member_id: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let instance = loop {
+            if let Some(i) = live_in_moto(&rt, &driver, filter.clone())
+                .into_iter()
+                .next()
+            {
+                break i;
+            }
+            assert!(Instant::now() < deadline, "no instance in moto within 30 s");
+        };
+        let alto = alto.kill9();
+        let member = instance.member_id().expect("member tag").to_string();
+        let attached = |rt: &tokio::runtime::Runtime| {
+            rt.block_on(ec2_support::member_volumes(&driver, &member))
+                .iter()
+                .any(|v| v.attached_to == vec![instance.instance_id.clone()])
+        };
+        if attached(&rt) {
+            continue; // killed too late: the start had finished
+        }
+        let alto = alto.start_again(|_| {});
+        let admin = alto.admin();
+        poll(
+            &admin,
+            &format!("/api/clusters/{cluster_id}"),
+            Duration::from_secs(60),
+            "the member Initialized after the restart",
+            |s, b| s == 200 && member_states(b) == ["Initialized"],
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !attached(&rt) {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the half-set-up instance never got its volume: {:?}; reconciliation {:#}",
+                rt.block_on(ec2_support::member_volumes(&driver, &member)),
+                admin.get("/api/reconcile").1
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(
+            live_in_moto(&rt, &driver, filter.clone()).len(),
+            1,
+            "a second instance was started"
+        );
+        eprintln!("moto crash mid-start: round {round}: completed after restart");
+        alto.stop();
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    panic!("20 kills never landed between RunInstances and the volume attachment");
+}

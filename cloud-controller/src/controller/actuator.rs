@@ -5,8 +5,9 @@
 //! ever waits for a cloud. Each call runs in its own task under its provider's admission
 //! (start rate, worker cap), so a slow or failing cloud delays only its own members. A member
 //! has at most one call in flight; the registry rows are the durable queue (a restarted
-//! controller finds `Created` and `ReadyToShutDown` members and hands them here again), and a
-//! start that may be a retry first looks for the member's instance by its tag.
+//! controller finds `Created` and `ReadyToShutDown` members and hands them here again). Every
+//! driver's start is idempotent per member, so a retried start finds the member's instance
+//! and completes it instead of creating a second one.
 
 use super::admission::Admission;
 use super::clouds::Clouds;
@@ -90,9 +91,11 @@ impl Actuator {
     }
 
     /// Start the instance of a committed `Created` member. `may_exist`: the member may
-    /// already have an instance (a start from before a restart), so look for it first.
+    /// already have an instance (a start from before a restart); the driver's idempotent start
+    /// finds and completes it.
     pub(crate) fn start(self: &Arc<Self>, member: Member, may_exist: bool) {
         if !self.claim(&member.member_id) {
+            tracing::debug!(member = %member.member_id, "a call for this member is in flight");
             return;
         }
         let me = self.clone();
@@ -134,16 +137,14 @@ impl Actuator {
         let id = member.member_id.clone();
         let current = self.store.run(move |r| r.get_member(&id)).await?;
         if current.as_ref().map(|m| m.state) != Some(MemberState::Created) {
+            tracing::debug!(member = %member.member_id, state = ?current.map(|m| m.state), "start no longer wanted");
             return Ok(());
         }
         if may_exist {
-            if let Some(instance) = self
-                .find_instance(cloud.as_ref(), &member.member_id)
-                .await?
-            {
-                tracing::info!(member = %member.member_id, instance = %instance.instance_id, "member already has an instance: adopted");
-                return self.record_instance(&member.member_id, &instance).await;
-            }
+            // Every driver's start is idempotent per member: asked again, it returns the
+            // member's instance and finishes what the first attempt left undone (addresses,
+            // volumes), so a recovered start goes through the same call.
+            tracing::info!(member = %member.member_id, "resuming a start from before a restart");
         }
         let line = launch::payload_line(&cartridge, &cluster, member)?;
         let user_data = self
@@ -226,23 +227,6 @@ impl Actuator {
         }
     }
 
-    /// The member's instances on `cloud`, found by its tag (the first, if several).
-    async fn find_instance(
-        &self,
-        cloud: &dyn iaas::Iaas,
-        member_id: &str,
-    ) -> Result<Option<Instance>> {
-        let _worker = self.admission.worker_permit(cloud.provider_type()).await;
-        let found = cloud
-            .describe_instances(&InstanceFilter {
-                cluster_id: None,
-                member_id: Some(member_id.to_string()),
-            })
-            .await
-            .map_err(internal)?;
-        Ok(found.into_iter().next())
-    }
-
     /// Termination: intent (`ReadyToShutDown` and the reason) is committed now; the cloud is
     /// asked in the background. The first reason recorded is kept.
     pub(crate) async fn terminate(self: &Arc<Self>, member: &Member, reason: &str) -> Result<()> {
@@ -321,23 +305,21 @@ impl Actuator {
             ControllerError::Internal(format!("no cloud for provider {}", member.provider_type))
         })?;
         let _worker = self.admission.worker_permit(&member.provider_type).await;
-        // Every instance carrying the member's tag (a start interrupted before its instance id
-        // was recorded, or a duplicate), and the recorded one.
-        let mut instances: Vec<String> = cloud
-            .describe_instances(&InstanceFilter {
-                cluster_id: None,
-                member_id: Some(member.member_id.clone()),
-            })
-            .await
-            .map_err(internal)?
-            .into_iter()
-            .map(|i| i.instance_id)
-            .collect();
-        if let Some(id) = &member.instance_id {
-            if !instances.contains(id) {
-                instances.push(id.clone());
-            }
-        }
+        // The recorded instance; without one (a start interrupted before its id was recorded)
+        // every instance carrying the member's tag. A duplicate is the reconciler's to find.
+        let instances: Vec<String> = match &member.instance_id {
+            Some(id) => vec![id.clone()],
+            None => cloud
+                .describe_instances(&InstanceFilter {
+                    cluster_id: None,
+                    member_id: Some(member.member_id.clone()),
+                })
+                .await
+                .map_err(internal)?
+                .into_iter()
+                .map(|i| i.instance_id)
+                .collect(),
+        };
         for instance_id in instances {
             match cloud.terminate_instance(&instance_id).await {
                 Ok(()) => {}

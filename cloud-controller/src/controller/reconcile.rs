@@ -10,8 +10,9 @@
 //!   instance of one member;
 //! - `startMissing`: a `Created` member without an instance (a crash between the commit and the
 //!   cloud call): started now, under the same member id;
-//! - `adopt`: a member without a recorded instance whose instance exists: its id and addresses
-//!   are recorded (`Created` becomes `Initialized`) and a later agent event moves it on;
+//! - `adopt`: a `Created` member whose instance exists, or a live member without a recorded
+//!   instance: its id and addresses are recorded (`Created` becomes `Initialized`) and a later
+//!   agent event moves it on;
 //! - `markVanished`: a live member whose instance is gone: terminated with reason
 //!   `instance vanished` (the scaling loop replaces it).
 //!
@@ -171,7 +172,14 @@ pub fn plan(
         }
         let Some(kept) = kept else { continue };
         let recorded = member.instance_id.as_deref() == Some(kept.instance_id.as_str());
-        if !recorded && member.state != MemberState::ReadyToShutDown {
+        // A Created member with an instance is adopted even when its id was recorded: a crash
+        // between recording the id and the move to Initialized leaves exactly that.
+        let adopt = match member.state {
+            MemberState::Created => true,
+            MemberState::ReadyToShutDown => false,
+            _ => !recorded,
+        };
+        if adopt {
             actions.push(action(
                 ActionKind::Adopt,
                 Some(&kept.instance_id),
@@ -260,18 +268,23 @@ impl Reconciler {
     }
 
     /// The first pass, before the scaling loop starts. It also re-announces members that are
-    /// part-way through their start (`Initialized`, `Starting`): agents' answers to the
-    /// announcements before a crash may have been lost with the process.
+    /// part-way through a handshake with their agent (`Initialized`, `Starting`,
+    /// `In_Maintenance`): the agent's answer to the announcement before a crash may have been
+    /// lost with the process (on the in-process bus), and agents treat a repeat as a no-op.
     pub(crate) async fn startup(&self) {
         if let Err(e) = self.pass().await {
             tracing::error!(error = %e, "startup reconciliation failed");
         }
         match self.store.run(|r| r.list_live_members()).await {
             Ok(members) => {
-                for m in members
-                    .iter()
-                    .filter(|m| matches!(m.state, MemberState::Initialized | MemberState::Starting))
-                {
+                for m in members.iter().filter(|m| {
+                    matches!(
+                        m.state,
+                        MemberState::Initialized
+                            | MemberState::Starting
+                            | MemberState::InMaintenance
+                    )
+                }) {
                     self.topology.member_state(m).await;
                 }
             }
@@ -414,6 +427,12 @@ impl Reconciler {
                     .iter()
                     .find(|i| Some(i.instance_id.as_str()) == a.instance_id.as_deref());
                 match (member(), instance) {
+                    // Its start may have stopped half-way (no volume, no address yet): the
+                    // driver's idempotent start finds the instance and completes it.
+                    (Some(m), Some(_)) if m.state == MemberState::Created => {
+                        self.actuator.start(m.clone(), true);
+                        Ok(())
+                    }
                     (Some(m), Some(i)) => self.actuator.record_instance(&m.member_id, i).await,
                     _ => Ok(()),
                 }

@@ -91,7 +91,11 @@ impl Alto {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .env("ALTO_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("ALTO_LOG", "warn")
+            // ALTO_E2E_LOG=info (or debug) shows what alto does while a test runs.
+            .env(
+                "ALTO_LOG",
+                std::env::var("ALTO_E2E_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(url) = database_url {
@@ -138,6 +142,42 @@ impl Alto {
         let _ = self.child.kill();
         let _ = self.child.wait();
         panic!("alto did not exit within 20 s of SIGTERM");
+    }
+
+    /// `kill -9`: no shutdown at all, as a crash or an OOM kill.
+    pub fn kill9(mut self) -> Alto {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self
+    }
+
+    /// Wait for the process to exit on its own (an `ALTO_CRASH_AT` abort); panics after
+    /// `timeout`. Returns whether it exited abnormally (by a signal or a non-zero status).
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return !status.success();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "alto did not exit within {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Start again on the same data, database and options, with `options` changed by `tune`
+    /// (after `kill9` or an exit).
+    pub fn start_again(self, tune: impl FnOnce(&mut StartOptions)) -> Alto {
+        let (data, db, mut options) = (
+            self.data.clone(),
+            self.database_url.clone(),
+            self.options.clone(),
+        );
+        drop(self);
+        tune(&mut options);
+        Alto::start_with(&data, db.as_deref(), options)
     }
 
     pub fn restart(self) -> Alto {

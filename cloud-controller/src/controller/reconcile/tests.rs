@@ -120,6 +120,16 @@ fn a_created_member_without_instance_is_started_and_with_one_adopted() {
 }
 
 #[test]
+fn a_created_member_whose_instance_id_was_recorded_is_still_adopted() {
+    // A crash between recording the instance id and the move to Initialized.
+    let live = [member("m1", MemberState::Created, Some("i1"))];
+    assert_eq!(
+        kinds(&run(&[instance("i1", Some("m1"))], &live, &[])),
+        vec![(ActionKind::Adopt, Some("i1"), Some("m1"))]
+    );
+}
+
+#[test]
 fn a_live_member_whose_instance_is_gone_vanished() {
     let live = [
         member("m1", MemberState::Active, Some("i1")),
