@@ -310,37 +310,43 @@ fn reconciled(api: &Api) -> Value {
     )
 }
 
-/// Copy one of the cloud's instances under a new id and a member id nobody has, while alto is
-/// stopped (a running mock cloud would write over it).
-fn plant_orphan(data: &Path, provider: &str, instance_id: &str) {
+/// Change the mock cloud's state file while alto is stopped (a running mock cloud would
+/// write over it).
+fn edit_cloud_state(
+    data: &Path,
+    provider: &str,
+    edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+) {
     let path = data.join(format!("mock-{provider}.json"));
     let mut state: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("mock state"))
             .expect("mock state JSON");
-    let instances = state["instances"].as_object_mut().expect("instances");
-    let mut orphan = instances
-        .values()
-        .next()
-        .expect("an instance to copy")
-        .clone();
-    orphan["instance_id"] = json!(instance_id);
-    orphan["tags"]["altostratus:member-id"] = json!("planted.web.domain-nobody");
-    orphan["member"]["memberId"] = json!("planted.web.domain-nobody");
-    instances.insert(instance_id.to_string(), orphan);
+    edit(state["instances"].as_object_mut().expect("instances"));
     std::fs::write(&path, serde_json::to_vec(&state).expect("JSON")).expect("write mock state");
 }
 
+/// Copy one of the cloud's instances under a new id and a member id nobody has.
+fn plant_orphan(data: &Path, provider: &str, instance_id: &str) {
+    edit_cloud_state(data, provider, |instances| {
+        let mut orphan = instances
+            .values()
+            .next()
+            .expect("an instance to copy")
+            .clone();
+        orphan["instance_id"] = json!(instance_id);
+        orphan["tags"]["altostratus:member-id"] = json!("planted.web.domain-nobody");
+        orphan["member"]["memberId"] = json!("planted.web.domain-nobody");
+        instances.insert(instance_id.to_string(), orphan);
+    });
+}
+
 fn remove_instance(data: &Path, provider: &str, instance_id: &str) {
-    let path = data.join(format!("mock-{provider}.json"));
-    let mut state: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("mock state"))
-            .expect("mock state JSON");
-    let removed = state["instances"]
-        .as_object_mut()
-        .expect("instances")
-        .remove(instance_id);
-    assert!(removed.is_some(), "{instance_id} not in {}", path.display());
-    std::fs::write(&path, serde_json::to_vec(&state).expect("JSON")).expect("write mock state");
+    edit_cloud_state(data, provider, |instances| {
+        assert!(
+            instances.remove(instance_id).is_some(),
+            "{instance_id} not in the cloud"
+        );
+    });
 }
 
 #[test]

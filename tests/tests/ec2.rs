@@ -215,34 +215,10 @@ fn epoch_secs() -> f64 {
         .as_secs_f64()
 }
 
-/// Poll `GET path` every 50 ms (finer than `Api::wait_for`, for the convergence figures) until
-/// `done` holds; panics after `timeout` with the last answer.
-fn poll(
-    api: &Api,
-    path: &str,
-    timeout: Duration,
-    what: &str,
-    done: impl Fn(u16, &Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let (status, body) = api.get(path);
-        if done(status, &body) {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}; last response {status}: {body:#}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The report of this process's startup reconciliation: `GET /api/reconcile` once its `time`
 /// is set (before the first pass it is null).
 fn startup_reconciliation(admin: &Api) -> Value {
-    poll(
-        admin,
+    admin.wait_for(
         "/api/reconcile",
         Duration::from_secs(60),
         "the startup reconciliation",
@@ -254,8 +230,7 @@ fn startup_reconciliation(admin: &Api) -> Value {
 /// epoch): proof that a scaling pass evaluated the cluster since then. (The first evaluation
 /// after a start is always recorded: the repeat filter is in memory.)
 fn scaling_pass_since(admin: &Api, cluster_id: &str, since: f64) -> Value {
-    let body = poll(
-        admin,
+    let body = admin.wait_for(
         &format!("/api/clusters/{cluster_id}/decisions"),
         Duration::from_secs(60),
         "a scaling pass after the restart",
@@ -376,8 +351,7 @@ fn converges_after_crash_at(point: &str) {
         assert_eq!(posted, &cluster_id);
     }
     let path = format!("/api/clusters/{cluster_id}");
-    let cluster = poll(
-        &admin,
+    let cluster = admin.wait_for(
         &path,
         Duration::from_secs(60),
         "the member Initialized after the restart",
@@ -577,8 +551,7 @@ fn a_kill_while_the_instance_is_half_set_up_completes_it_after_restart() {
         }
         let alto = alto.start_again(|_| {});
         let admin = alto.admin();
-        poll(
-            &admin,
+        admin.wait_for(
             &format!("/api/clusters/{cluster_id}"),
             Duration::from_secs(60),
             "the member Initialized after the restart",

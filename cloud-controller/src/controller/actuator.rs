@@ -187,13 +187,19 @@ impl Actuator {
                 r.transition_member(&id, MemberState::Terminated)
             })
             .await;
+        // An illegal move: it moved on meanwhile (an agent reported, or it is leaving).
+        self.announce_if_moved(outcome).await
+    }
+
+    /// Publish the member's new state when the transition moved it. A transition the member
+    /// has moved past is not an error: the caller's fact is recorded either way.
+    async fn announce_if_moved(&self, outcome: Result<Transition>) -> Result<()> {
         match outcome {
             Ok(Transition::Moved { member, .. }) => {
                 self.topology.member_state(&member).await;
                 Ok(())
             }
             Ok(Transition::Unchanged(_)) => Ok(()),
-            // Moved on meanwhile (an agent reported, or it is being terminated).
             Err(ControllerError::Registry(RegistryError::IllegalTransition { .. })) => Ok(()),
             Err(e) => Err(e),
         }
@@ -214,17 +220,9 @@ impl Actuator {
                 r.transition_member(&id, MemberState::Initialized)
             })
             .await;
-        match outcome {
-            Ok(Transition::Moved { member, .. }) => {
-                self.topology.member_state(&member).await;
-                Ok(())
-            }
-            Ok(Transition::Unchanged(_)) => Ok(()),
-            // Already further along (its agent reported first) or leaving: the instance id is
-            // recorded either way.
-            Err(ControllerError::Registry(RegistryError::IllegalTransition { .. })) => Ok(()),
-            Err(e) => Err(e),
-        }
+        // Already further along (its agent reported first) or leaving: the instance id is
+        // recorded either way.
+        self.announce_if_moved(outcome).await
     }
 
     /// Termination: intent (`ReadyToShutDown` and the reason) is committed now; the cloud is

@@ -42,6 +42,8 @@ mod store;
 mod subscriptions;
 mod teardown;
 mod tenancy;
+#[cfg(test)]
+mod test_support;
 mod topology;
 mod views;
 

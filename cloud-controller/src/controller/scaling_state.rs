@@ -188,33 +188,9 @@ impl ScalingState {
 mod tests {
     use super::*;
     use messaging::events::MemberRef;
-    use std::collections::BTreeMap;
 
     fn member(id: &str) -> Member {
-        Member {
-            member_id: id.into(),
-            cluster_id: "c".into(),
-            tenant_id: 1,
-            service_name: "php".into(),
-            network_partition_id: "np".into(),
-            partition_id: "p".into(),
-            provider_type: "mock".into(),
-            instance_id: None,
-            state: MemberState::Active,
-            private_ips: vec![],
-            public_ips: vec![],
-            tags: BTreeMap::new(),
-            last_error: None,
-            termination_reason: None,
-            created_at: 0,
-            updated_at: 0,
-            initialized_at: None,
-            started_at: None,
-            activated_at: None,
-            terminate_requested_at: None,
-            terminated_at: None,
-            cleanup_requested_at: None,
-        }
+        crate::controller::test_support::member(id, MemberState::Active, None)
     }
 
     fn stat(cluster: &str, member: &str, load: f64) -> MemberHealthStatsEvent {
