@@ -35,7 +35,7 @@ fn conf(dir: &Path, min: usize, slow_terminate_ms: u64) -> PathBuf {
     <property name="mock.agent.delay.ms" value="20"/>
     <property name="mock.stats.interval.secs" value="2"/>
     <property name="max.iaas.workers" value="64"/>
-    <property name="max.starts.per.second" value="100"/>
+    <property name="max.starts.per.second" value="50"/>
     {extra}
   </iaasProvider>"#
         )
@@ -223,12 +223,22 @@ fn wait_unsubscribed(api: &Api, data: &Path, cluster_id: &str, within: Duration)
 
 #[test]
 fn kill_9_during_scale_ups_and_unsubscribes_loses_nothing() {
-    const ROUNDS: usize = 10;
-    let dir = temp_dir("crash");
+    kill_loop("sqlite", None, 10);
+}
+
+#[test]
+fn kill_9_on_postgresql_loses_nothing() {
+    kill_loop("postgres", Some(fresh_postgres_database("crash")), 5);
+}
+
+/// `rounds` scale-ups of 200 members, each killed at a random moment; every fifth round's
+/// unsubscribe killed too.
+fn kill_loop(tag: &str, database_url: Option<String>, rounds: usize) {
+    let dir = temp_dir(&format!("crash-{tag}"));
     let data = dir.join("data");
     let mut alto = Alto::start_with(
         &data,
-        None,
+        database_url.as_deref(),
         StartOptions {
             conf: Some(conf(&dir, MEMBERS, 0)),
             ..StartOptions::default()
@@ -239,13 +249,13 @@ fn kill_9_during_scale_ups_and_unsubscribes_loses_nothing() {
     let mut at_members = Vec::new();
     // What the reconciliations of every restarted process did, summed.
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         let api = alto.admin();
         let alias = format!("round{round}");
         let cluster_id = subscribe(&api, &alias, "big");
-        // A random moment of the scale-up (200 starts at 100/s with 300 ms each take about
-        // 2 s): how far it got is read just before the kill.
-        std::thread::sleep(Duration::from_millis(100 + random_below(1900)));
+        // A random moment of the scale-up (200 starts at 50/s, a burst of 50, 300 ms each:
+        // about 3.5 s): how far it got is read just before the kill.
+        std::thread::sleep(Duration::from_millis(100 + random_below(2900)));
         let before = members(&api, &cluster_id);
         let active = before.iter().filter(|m| m.1 == "Active").count();
         at_members.push(active);
@@ -256,7 +266,7 @@ fn kill_9_during_scale_ups_and_unsubscribes_loses_nothing() {
         worst = worst.max(took);
         add_totals(&mut totals, &api);
         eprintln!(
-            "crash: round {round}: killed with {} members committed, {active} Active; {MEMBERS} Active {took:.1}s after restart",
+            "crash[{tag}]: round {round}: killed with {} members committed, {active} Active; {MEMBERS} Active {took:.1}s after restart",
             before.len()
         );
         assert_consistent(&api, &data, &cluster_id, MEMBERS);
@@ -274,15 +284,15 @@ fn kill_9_during_scale_ups_and_unsubscribes_loses_nothing() {
         if round % 5 == 4 {
             add_totals(&mut totals, &api);
         }
-        eprintln!("crash: round {round}: unsubscribed, 0 instances, {took:.1}s");
+        eprintln!("crash[{tag}]: round {round}: unsubscribed, 0 instances, {took:.1}s");
     }
     let mid_scale_up = at_members.iter().filter(|a| **a < MEMBERS).count();
     assert!(
-        mid_scale_up * 2 >= ROUNDS,
-        "only {mid_scale_up} of {ROUNDS} kills landed before the scale-up was done: {at_members:?}"
+        mid_scale_up * 2 >= rounds,
+        "only {mid_scale_up} of {rounds} kills landed before the scale-up was done: {at_members:?}"
     );
     eprintln!(
-        "crash: {kills} kills survived (Active members at each scale-up kill: {at_members:?}); worst convergence {worst:.1}s; reconciliation actions over all restarts {totals:?}"
+        "crash[{tag}]: {kills} kills survived (Active members at each scale-up kill: {at_members:?}); worst convergence {worst:.1}s; reconciliation actions over all restarts {totals:?}"
     );
     assert!(
         cloud_instances(&data, "mock").is_empty(),
