@@ -1,8 +1,8 @@
 //! Event-driven evaluation, rate-limited per cluster.
 //!
 //! Stratos evaluated every 90 s; we evaluate when stats or member events arrive, so a burst of
-//! health samples must not trigger thousands of evaluations. An [`EvaluationGate`] per cluster
-//! lets the first request through, then at most one evaluation per `min_interval_seconds`; a
+//! health samples must not trigger thousands of evaluations. An [`EvaluationGate`] (the
+//! controller keeps one for its scaling loop) lets the first request through, then at most one evaluation per `min_interval_seconds`; a
 //! request that arrives too early is remembered, and [`EvaluationGate::due`] tells the
 //! controller's tick when to run it (trailing edge), so the last sample of a burst is never
 //! ignored.

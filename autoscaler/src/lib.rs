@@ -10,7 +10,7 @@
 //! - [`rules`]: the Stratos 4.1 formulas (prediction, required instances per metric);
 //! - [`backoff`]: per-partition backoff after failed starts, by error class;
 //! - [`evaluate`]: one pure evaluation of a cluster, returning a [`DecisionRecord`];
-//! - [`gate`]: per-cluster rate limiting of event-driven evaluations;
+//! - [`gate`]: rate limiting of event-driven evaluations;
 //! - [`simulate`]: replays a load trace through [`evaluate()`] with a simulated clock.
 
 pub mod backoff;

@@ -146,7 +146,11 @@ impl Actuator {
             // volumes), so a recovered start goes through the same call.
             tracing::info!(member = %member.member_id, "resuming a start from before a restart");
         }
-        let line = launch::payload_line(&cartridge, &cluster, member)?;
+        // A payload the format cannot carry will not get better: the member ends here.
+        let line = match launch::payload_line(&cartridge, &cluster, member) {
+            Ok(line) => line,
+            Err(e) => return self.start_failed(member, &e.to_string()).await,
+        };
         let user_data = self
             .grants
             .user_data(&member.member_id, line, cloud.capabilities())

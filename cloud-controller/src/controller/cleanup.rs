@@ -47,19 +47,24 @@ impl CleanupTracker {
         Ok(())
     }
 
+    /// Send the request unless this process already did; one the bus refused (an outage) is
+    /// sent again by the next pass.
     async fn send(&self, member_id: &str) {
-        let first = self
-            .sent
-            .lock()
-            .is_ok_and(|mut s| s.insert(member_id.to_string()));
-        if first {
-            self.topology
-                .publish(&Event::InstanceCleanupMemberEvent(
-                    InstanceCleanupMemberEvent {
-                        member_id: member_id.to_string(),
-                    },
-                ))
-                .await;
+        if self.sent.lock().is_ok_and(|s| s.contains(member_id)) {
+            return;
+        }
+        let sent = self
+            .topology
+            .try_publish(&Event::InstanceCleanupMemberEvent(
+                InstanceCleanupMemberEvent {
+                    member_id: member_id.to_string(),
+                },
+            ))
+            .await;
+        if sent {
+            if let Ok(mut s) = self.sent.lock() {
+                s.insert(member_id.to_string());
+            }
         }
     }
 
@@ -89,5 +94,72 @@ impl CleanupTracker {
         if let Ok(mut s) = self.sent.lock() {
             s.retain(|id| live.contains(id.as_str()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::definitions::Definitions;
+    use async_trait::async_trait;
+    use messaging::{Bus, BusError, Subscription, SubscriptionSpec};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Refuses the first `refuse` publishes (a broker outage), then records them.
+    struct OutageBus {
+        refuse: AtomicUsize,
+        published: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Bus for OutageBus {
+        async fn publish(&self, event: &Event) -> Result<(), BusError> {
+            if self
+                .refuse
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(BusError::Unavailable("broker down".into()));
+            }
+            if let Event::InstanceCleanupMemberEvent(e) = event {
+                self.published.lock().unwrap().push(e.member_id.clone());
+            }
+            Ok(())
+        }
+
+        async fn subscribe(&self, _spec: SubscriptionSpec) -> Result<Subscription, BusError> {
+            Err(BusError::Unavailable("not in this test".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_the_bus_refused_is_sent_again_and_then_not_repeated() {
+        let dir = std::env::temp_dir().join(format!("alto-cleanup-{}", uuid::Uuid::new_v4()));
+        let registry =
+            alto_registry::Registry::open(&dir.join("registry.db").display().to_string()).unwrap();
+        let store = Store::new(registry);
+        let definitions = Arc::new(Definitions::load(&store, None).await.unwrap());
+        let bus = Arc::new(OutageBus {
+            refuse: AtomicUsize::new(1),
+            published: Mutex::new(Vec::new()),
+        });
+        let tracker = CleanupTracker::new(
+            store,
+            Arc::new(TopologyPublisher::new(bus.clone(), definitions)),
+            Duration::from_secs(60),
+        );
+        tracker.send("m1").await;
+        assert!(
+            bus.published.lock().unwrap().is_empty(),
+            "the outage refused it"
+        );
+        tracker.send("m1").await;
+        tracker.send("m1").await;
+        assert_eq!(
+            *bus.published.lock().unwrap(),
+            ["m1"],
+            "sent once it could be"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -389,9 +389,13 @@ impl Reconciler {
         for a in &actions {
             tracing::info!(mode = ?self.mode, action = ?a.action, provider = %a.provider_type, instance = ?a.instance_id, member = ?a.member_id, reason = %a.reason, "reconcile");
             if self.mode == ReconcileMode::Act {
-                if let Err(e) = self.carry_out(a, &live, &instances).await {
-                    tracing::warn!(action = ?a.action, member = ?a.member_id, instance = ?a.instance_id, error = %e, "reconcile action failed; the next pass retries");
-                    continue;
+                match self.carry_out(a, &live, &instances).await {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::warn!(action = ?a.action, member = ?a.member_id, instance = ?a.instance_id, error = %e, "reconcile action failed; the next pass retries");
+                        continue;
+                    }
                 }
                 if let Some(i) = ActionKind::ALL.iter().position(|k| *k == a.action) {
                     self.totals[i].fetch_add(1, Ordering::Relaxed);
@@ -406,21 +410,25 @@ impl Reconciler {
         a: &ReconcileAction,
         live: &[Member],
         instances: &[Instance],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let member = || {
             live.iter()
                 .find(|m| Some(m.member_id.as_str()) == a.member_id.as_deref())
         };
         match a.action {
             ActionKind::TerminateOrphan => match &a.instance_id {
-                Some(id) => self.actuator.terminate_orphan(&a.provider_type, id).await,
-                None => Ok(()),
+                Some(id) => self
+                    .actuator
+                    .terminate_orphan(&a.provider_type, id)
+                    .await
+                    .map(|()| true),
+                None => Ok(false),
             },
             ActionKind::StartMissing => {
                 if let Some(m) = member() {
                     self.actuator.start(m.clone(), true);
                 }
-                Ok(())
+                Ok(true)
             }
             ActionKind::Adopt => {
                 let instance = instances
@@ -431,15 +439,41 @@ impl Reconciler {
                     // driver's idempotent start finds the instance and completes it.
                     (Some(m), Some(_)) if m.state == MemberState::Created => {
                         self.actuator.start(m.clone(), true);
-                        Ok(())
+                        Ok(true)
                     }
-                    (Some(m), Some(i)) => self.actuator.record_instance(&m.member_id, i).await,
-                    _ => Ok(()),
+                    (Some(m), Some(i)) => self
+                        .actuator
+                        .record_instance(&m.member_id, i)
+                        .await
+                        .map(|()| true),
+                    _ => Ok(false),
                 }
             }
             ActionKind::MarkVanished => match member() {
-                Some(m) => self.actuator.terminate(m, "instance vanished").await,
-                None => Ok(()),
+                Some(m) => {
+                    // Clouds list new instances late (EC2 is eventually consistent): ask once
+                    // more for this member before calling its instance gone.
+                    let cloud = self.clouds.get(&a.provider_type).ok_or_else(|| {
+                        super::store::internal(format!("no cloud for provider {}", a.provider_type))
+                    })?;
+                    let found = cloud
+                        .describe_instances(&InstanceFilter {
+                            cluster_id: None,
+                            member_id: Some(m.member_id.clone()),
+                        })
+                        .await
+                        .map_err(super::store::internal)?;
+                    if found.is_empty() {
+                        self.actuator
+                            .terminate(m, "instance vanished")
+                            .await
+                            .map(|()| true)
+                    } else {
+                        tracing::info!(member = %m.member_id, "instance listed on a second look: not vanished");
+                        Ok(false)
+                    }
+                }
+                None => Ok(false),
             },
         }
     }

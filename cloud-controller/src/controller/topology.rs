@@ -33,8 +33,17 @@ impl TopologyPublisher {
 
     /// Publish; a failure is logged (the periodic complete topology repairs what was missed).
     pub(crate) async fn publish(&self, event: &Event) {
-        if let Err(e) = self.bus.publish(event).await {
-            tracing::warn!(event = event.name(), error = %e, "publish failed");
+        self.try_publish(event).await;
+    }
+
+    /// Publish; `false` (and a log line) when the bus did not take it.
+    pub(crate) async fn try_publish(&self, event: &Event) -> bool {
+        match self.bus.publish(event).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(event = event.name(), error = %e, "publish failed");
+                false
+            }
         }
     }
 
