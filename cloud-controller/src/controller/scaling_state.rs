@@ -115,7 +115,7 @@ impl ScalingState {
                     m.state
                 },
                 started_at: m.created_at as f64 / 1000.0,
-                state_since: m.updated_at as f64 / 1000.0,
+                state_since: state_since(m) as f64 / 1000.0,
                 health,
                 last_heard_at: facts.last_heard_at,
             });
@@ -184,6 +184,20 @@ impl ScalingState {
     }
 }
 
+/// When the member entered its current state (ms); the row's last update when unknown. An
+/// Active member's silence is counted from its activation at the earliest.
+fn state_since(m: &Member) -> i64 {
+    match m.state {
+        MemberState::Created => Some(m.created_at),
+        MemberState::Initialized => m.initialized_at,
+        MemberState::Starting => m.started_at,
+        MemberState::Active => m.activated_at,
+        MemberState::ReadyToShutDown => m.terminate_requested_at,
+        MemberState::InMaintenance | MemberState::Terminated => None,
+    }
+    .unwrap_or(m.updated_at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +229,23 @@ mod tests {
             last_heard_at: Some(100.0),
             leaving: false,
         }
+    }
+
+    #[test]
+    fn silence_counts_from_the_state_change_not_the_last_row_update() {
+        let mut m = member("a");
+        m.activated_at = Some(5_000);
+        m.updated_at = 9_000;
+        let (statuses, _) = ScalingState::new().prepare(
+            "c",
+            &[m.clone()],
+            &ScalingSettings::default(),
+            facts,
+            100.0,
+        );
+        assert_eq!(statuses[0].state_since, 5.0);
+        m.activated_at = None;
+        assert_eq!(state_since(&m), 9_000, "unknown: the row's last update");
     }
 
     #[test]

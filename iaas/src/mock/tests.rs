@@ -1,0 +1,471 @@
+use super::*;
+use crate::types::{Secret, MANAGED_BY_VALUE, TAG_CLUSTER_ID, TAG_MANAGED_BY, TAG_MEMBER_ID};
+use messaging::events::{
+    InstanceCleanupMemberEvent, MemberAddresses, MemberInitializedEvent, MemberStatusEvent,
+};
+use messaging::{InProcessBus, MemberState};
+
+fn provider(props: &[(&str, &str)]) -> ProviderSpec {
+    ProviderSpec {
+        provider_type: "mock".into(),
+        provider: "mock".into(),
+        class_name: None,
+        identity: Secret::new("i"),
+        credential: Secret::new("c"),
+        image_id: None,
+        properties: props
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+fn instance_spec(member: &str) -> InstanceSpec {
+    let tags = [
+        (TAG_MEMBER_ID, member),
+        (TAG_CLUSTER_ID, "c1"),
+        (TAG_MANAGED_BY, MANAGED_BY_VALUE),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    InstanceSpec {
+        member_id: member.into(),
+        cluster_id: "c1".into(),
+        service_name: "php".into(),
+        network_partition_id: "np1".into(),
+        partition_id: "p1".into(),
+        image_id: None,
+        payload: format!("MEMBER_ID={member},CARTRIDGE_KEY=k"),
+        properties: Properties::new(),
+        tags,
+        volumes: Vec::new(),
+    }
+}
+
+fn ctx(bus: Arc<dyn Bus>, dir: Option<PathBuf>) -> DriverContext {
+    DriverContext {
+        bus,
+        health_patterns: HealthPatterns::default(),
+        state_dir: dir,
+        agent_amqp: None,
+    }
+}
+
+#[tokio::test]
+async fn start_describe_terminate() {
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let mock = MockIaas::new(&provider(&[]), &ctx(bus, None)).unwrap();
+    let a = mock.start_instance(&instance_spec("m1")).await.unwrap();
+    let b = mock.start_instance(&instance_spec("m2")).await.unwrap();
+    assert_ne!(a.instance_id, b.instance_id);
+    assert_ne!(a.private_ips, b.private_ips);
+    assert!(a.private_ips[0].starts_with("10.") && a.public_ips[0].starts_with("20."));
+    assert_eq!(
+        mock.user_data(&a.instance_id).unwrap(),
+        "MEMBER_ID=m1,CARTRIDGE_KEY=k"
+    );
+    let found = mock
+        .describe_instances(&InstanceFilter {
+            cluster_id: None,
+            member_id: Some("m2".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].member_id(), Some("m2"));
+    mock.terminate_instance(&a.instance_id).await.unwrap();
+    let err = mock.terminate_instance(&a.instance_id).await.unwrap_err();
+    assert!(err.is_not_found());
+    assert_eq!(
+        mock.describe_instances(&InstanceFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn injected_failures_carry_their_class_and_stop_after_n() {
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let mock = MockIaas::new(
+        &provider(&[("mock.fail.start", "quota"), ("mock.fail.start.times", "2")]),
+        &ctx(bus, None),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let err = mock.start_instance(&instance_spec("m")).await.unwrap_err();
+        assert_eq!(err.class, ErrorClass::Quota);
+        assert_eq!(err.code.as_deref(), Some("MockInjectedFailure"));
+    }
+    assert!(mock.start_instance(&instance_spec("m")).await.is_ok());
+    let bad = MockIaas::new(
+        &provider(&[("mock.start.latency.ms", "soon")]),
+        &ctx(Arc::new(InProcessBus::new()), None),
+    )
+    .unwrap();
+    let err = bad.start_instance(&instance_spec("m")).await.unwrap_err();
+    assert!(err.message.contains("mock.start.latency.ms"), "{err}");
+}
+
+#[tokio::test]
+async fn simulated_agent_answers_lifecycle_events() {
+    let bus = Arc::new(InProcessBus::new());
+    let mut status = bus
+        .subscribe(SubscriptionSpec::new("cc", &["instance.status.*"], QueueKind::Durable).unwrap())
+        .await
+        .unwrap();
+    let mock = MockIaas::new(
+        &provider(&[("mock.agent.delay.ms", "1")]),
+        &ctx(bus.clone(), None),
+    )
+    .unwrap();
+    mock.initialize().await.unwrap();
+    mock.start_instance(&instance_spec("m1")).await.unwrap();
+    let member = MemberRef {
+        member_id: "m1".into(),
+        cluster_id: "c1".into(),
+        service_name: "php".into(),
+        network_partition_id: "np1".into(),
+        partition_id: "p1".into(),
+        cluster_instance_id: None,
+    };
+    let status_event = |s| MemberStatusEvent {
+        member: member.clone(),
+        status: s,
+        properties: BTreeMap::new(),
+    };
+    let steps = [
+        (
+            Event::MemberInitializedEvent(MemberInitializedEvent {
+                member: member.clone(),
+                instance_id: "x".into(),
+                addresses: MemberAddresses::default(),
+                properties: BTreeMap::new(),
+            }),
+            "InstanceStartedEvent",
+        ),
+        (
+            Event::MemberStartedEvent(status_event(MemberState::Starting)),
+            "InstanceActivatedEvent",
+        ),
+        (
+            Event::InstanceCleanupMemberEvent(InstanceCleanupMemberEvent {
+                member_id: "m1".into(),
+            }),
+            "InstanceMaintenanceModeEvent",
+        ),
+        (
+            Event::MemberMaintenanceModeEvent(status_event(MemberState::InMaintenance)),
+            "InstanceReadyToShutdownEvent",
+        ),
+    ];
+    for (trigger, expected) in steps {
+        bus.publish(&trigger).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), status.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.event.name(), expected);
+        assert_eq!(got.event.member().unwrap().member_id, "m1");
+    }
+    // Events about members that are not ours get no answer.
+    bus.publish(&Event::InstanceCleanupMemberEvent(
+        InstanceCleanupMemberEvent {
+            member_id: "other".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), status.next())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn instances_outlive_a_restart_when_a_state_dir_is_given() {
+    let dir = std::env::temp_dir().join(format!("alto-mock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let first = MockIaas::new(&provider(&[]), &ctx(bus.clone(), Some(dir.clone()))).unwrap();
+    let started = first.start_instance(&instance_spec("m1")).await.unwrap();
+    drop(first);
+    let second = MockIaas::new(&provider(&[]), &ctx(bus, Some(dir.clone()))).unwrap();
+    let found = second
+        .describe_instances(&InstanceFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(found, vec![started.clone()]);
+    let next = second.start_instance(&instance_spec("m2")).await.unwrap();
+    assert_ne!(
+        next.instance_id, started.instance_id,
+        "ids must not be reused after restart"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn by_member(member: &str) -> InstanceFilter {
+    InstanceFilter {
+        cluster_id: None,
+        member_id: Some(member.into()),
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("alto-mock-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn a_second_start_of_a_member_returns_its_instance() {
+    let dir = temp_dir("idempotent");
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let mock = MockIaas::new(&provider(&[]), &ctx(bus.clone(), Some(dir.clone()))).unwrap();
+    let first = mock.start_instance(&instance_spec("m1")).await.unwrap();
+    let again = mock.start_instance(&instance_spec("m1")).await.unwrap();
+    assert_eq!(again, first, "same instance, same addresses");
+    assert_eq!(
+        mock.describe_instances(&InstanceFilter::default())
+            .await
+            .unwrap(),
+        vec![first.clone()]
+    );
+    // After a restart of the controller too, and the next member gets the next address.
+    drop(mock);
+    let restarted = MockIaas::new(&provider(&[]), &ctx(bus, Some(dir.clone()))).unwrap();
+    assert_eq!(
+        restarted
+            .start_instance(&instance_spec("m1"))
+            .await
+            .unwrap(),
+        first
+    );
+    let other = restarted
+        .start_instance(&instance_spec("m2"))
+        .await
+        .unwrap();
+    assert_ne!(other.instance_id, first.instance_id);
+    assert_ne!(other.private_ips, first.private_ips);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("mock-mock.json")).unwrap()).unwrap();
+    assert_eq!(saved["instances"].as_object().unwrap().len(), 2);
+    assert_eq!(saved["next_address"], 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn an_instance_is_listed_and_saved_while_its_start_still_waits() {
+    let dir = temp_dir("latency");
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let mock = Arc::new(
+        MockIaas::new(
+            &provider(&[("mock.start.latency.ms", "600000")]),
+            &ctx(bus.clone(), Some(dir.clone())),
+        )
+        .unwrap(),
+    );
+    let starting = tokio::spawn({
+        let mock = mock.clone();
+        async move { mock.start_instance(&instance_spec("m1")).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let listed = loop {
+        let found = mock.describe_instances(&by_member("m1")).await.unwrap();
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the starting instance is never listed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(!starting.is_finished(), "the start is still waiting");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].member_id(), Some("m1"));
+    // Other calls are not held up by the waiting start; a retry returns the same instance.
+    let retry = MockIaas::start_instance(&mock, &instance_spec("m1"))
+        .await
+        .unwrap();
+    assert_eq!(retry, listed[0]);
+    // The controller dies during the wait: the instance is already on disk.
+    starting.abort();
+    let _ = starting.await;
+    drop(mock);
+    let restarted = MockIaas::new(&provider(&[]), &ctx(bus, Some(dir.clone()))).unwrap();
+    assert_eq!(
+        restarted
+            .describe_instances(&by_member("m1"))
+            .await
+            .unwrap(),
+        listed
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_start_records_no_instance() {
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let mock = MockIaas::new(
+        &provider(&[
+            ("mock.fail.start", "capacity"),
+            ("mock.fail.start.times", "1"),
+            ("mock.start.latency.ms", "1"),
+        ]),
+        &ctx(bus, None),
+    )
+    .unwrap();
+    let err = mock.start_instance(&instance_spec("m1")).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Capacity);
+    assert!(mock
+        .describe_instances(&InstanceFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
+    let started = mock.start_instance(&instance_spec("m1")).await.unwrap();
+    assert_eq!(
+        mock.describe_instances(&by_member("m1")).await.unwrap(),
+        vec![started]
+    );
+}
+
+#[tokio::test]
+async fn termination_waits_its_latency_without_holding_up_other_calls() {
+    let dir = temp_dir("terminate");
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let latency = Duration::from_millis(1500);
+    let mock = Arc::new(
+        MockIaas::new(
+            &provider(&[("mock.terminate.latency.ms", "1500")]),
+            &ctx(bus, Some(dir.clone())),
+        )
+        .unwrap(),
+    );
+    let doomed = mock.start_instance(&instance_spec("m1")).await.unwrap();
+    let begun = Instant::now();
+    let terminating = tokio::spawn({
+        let mock = mock.clone();
+        let id = doomed.instance_id.clone();
+        async move { mock.terminate_instance(&id).await }
+    });
+    // While it terminates: still listed, and describe and start proceed.
+    assert_eq!(
+        mock.describe_instances(&by_member("m1")).await.unwrap(),
+        vec![doomed.clone()]
+    );
+    let other = mock.start_instance(&instance_spec("m2")).await.unwrap();
+    assert_eq!(
+        mock.describe_instances(&by_member("m2")).await.unwrap(),
+        vec![other.clone()]
+    );
+    assert!(
+        !terminating.is_finished(),
+        "the other calls did not wait for the termination"
+    );
+    terminating.await.unwrap().unwrap();
+    assert!(begun.elapsed() >= latency);
+    assert_eq!(
+        mock.describe_instances(&InstanceFilter::default())
+            .await
+            .unwrap(),
+        vec![other]
+    );
+    let err = mock
+        .terminate_instance(&doomed.instance_id)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("mock-mock.json")).unwrap()).unwrap();
+    assert_eq!(saved["instances"].as_object().unwrap().len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_changes_leave_the_newest_state_on_disk() {
+    let dir = temp_dir("concurrent");
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let mock =
+        Arc::new(MockIaas::new(&provider(&[]), &ctx(bus.clone(), Some(dir.clone()))).unwrap());
+    let starts: Vec<_> = (0..20)
+        .map(|i| {
+            let mock = mock.clone();
+            tokio::spawn(async move { mock.start_instance(&instance_spec(&format!("m{i}"))).await })
+        })
+        .collect();
+    for s in starts {
+        s.await.unwrap().unwrap();
+    }
+    let restarted = MockIaas::new(&provider(&[]), &ctx(bus, Some(dir.clone()))).unwrap();
+    assert_eq!(
+        restarted
+            .describe_instances(&InstanceFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        20
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_planted_state_file_is_read() {
+    // The shape tools read and tests write while the controller is stopped.
+    let dir = temp_dir("planted");
+    let planted = serde_json::json!({
+        "next_address": 7,
+        "injected_failures": 0,
+        "instances": {"mock-mock-000007": {
+            "instance_id": "mock-mock-000007",
+            "member": {"serviceName": "php", "clusterId": "c1", "networkPartitionId": "np1",
+                       "partitionId": "p1", "memberId": "m1"},
+            "tags": {TAG_MEMBER_ID: "m1", TAG_CLUSTER_ID: "c1", TAG_MANAGED_BY: MANAGED_BY_VALUE},
+            "private_ip": "10.0.0.7",
+            "public_ip": "20.0.0.7",
+            "payload": "MEMBER_ID=m1",
+            "agent": false,
+            "agent_delay_ms": 100
+        }}
+    });
+    std::fs::write(
+        dir.join("mock-mock.json"),
+        serde_json::to_vec(&planted).unwrap(),
+    )
+    .unwrap();
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let mock = MockIaas::new(&provider(&[]), &ctx(bus, Some(dir.clone()))).unwrap();
+    let adopted = mock.start_instance(&instance_spec("m1")).await.unwrap();
+    assert_eq!(adopted.instance_id, "mock-mock-000007");
+    assert_eq!(adopted.private_ips, vec!["10.0.0.7"]);
+    let next = mock.start_instance(&instance_spec("m2")).await.unwrap();
+    assert_eq!(next.instance_id, "mock-mock-000008");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("mock-mock.json")).unwrap()).unwrap();
+    assert_eq!(
+        saved["instances"]["mock-mock-000007"], planted["instances"]["mock-mock-000007"],
+        "the format is unchanged"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn patterns_follow_their_mode() {
+    let p = |mode| HealthPattern {
+        factor: HealthFactor::LoadAverage,
+        mode,
+        sample_values: vec![10.0, 20.0, 30.0],
+        sample_duration: Duration::from_secs(60),
+    };
+    let at = |s| Duration::from_secs(s);
+    assert_eq!(p(PatternMode::Loop).value_at(at(0)), Some(10.0));
+    assert_eq!(p(PatternMode::Loop).value_at(at(61)), Some(20.0));
+    assert_eq!(p(PatternMode::Loop).value_at(at(185)), Some(10.0));
+    assert_eq!(p(PatternMode::Continue).value_at(at(1000)), Some(30.0));
+    assert_eq!(p(PatternMode::Stop).value_at(at(179)), Some(30.0));
+    assert_eq!(p(PatternMode::Stop).value_at(at(180)), None);
+}
