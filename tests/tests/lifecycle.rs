@@ -188,3 +188,46 @@ fn lifecycle_on_sqlite() {
 fn lifecycle_on_postgres() {
     full_lifecycle(Some(fresh_postgres_database("lifecycle")), "pg");
 }
+
+/// One controller per data directory: a second `alto dev` on it exits with a clear error
+/// instead of becoming a second writer of its SQLite registry and mock-cloud state; after a
+/// `kill -9` of the first, the lock is gone and a new one starts.
+#[test]
+fn a_second_alto_on_the_same_data_directory_refuses_to_start() {
+    let data = temp_dir("datalock");
+    let first = Alto::start(&data, None);
+    let mut second = std::process::Command::new(alto_bin())
+        .arg("dev")
+        .arg("--data")
+        .arg(&data)
+        .arg("--conf")
+        .arg(repo_root().join("conf"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("ALTO_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("ALTO_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run a second alto dev");
+    // Without the lock it would serve forever: bound the wait.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while second.try_wait().expect("poll the second alto").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second alto on the same data directory kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = second.wait_with_output().expect("its output");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is in use by another alto process"),
+        "{stderr}"
+    );
+    let again = first.kill9().start_again(|_| {});
+    let (status, _) = again.admin().get("/api/cartridges");
+    assert_eq!(status, 200);
+    again.stop();
+    let _ = std::fs::remove_dir_all(&data);
+}

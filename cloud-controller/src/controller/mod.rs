@@ -2,7 +2,7 @@
 //!
 //! | part | module | owns |
 //! |---|---|---|
-//! | bootstrap | this file | building the parts from [`ControllerOptions`], the background tasks |
+//! | bootstrap | this file, [`data_lock`] | building the parts from [`ControllerOptions`], the background tasks, one process per data directory |
 //! | registry access | [`store`] | blocking registry calls off the async threads |
 //! | definitions | [`definitions`] | cartridges and policies (conf/ and deployed) |
 //! | clouds | [`clouds`] | one driver per iaasProvider type |
@@ -27,6 +27,7 @@ mod actuator;
 mod admission;
 mod cleanup;
 mod clouds;
+mod data_lock;
 mod decisions;
 mod definitions;
 mod failpoint;
@@ -56,6 +57,7 @@ use alto_registry::Registry;
 use autoscaler::ScalingSettings;
 use cleanup::CleanupTracker;
 use clouds::Clouds;
+use data_lock::DataLock;
 use decisions::DecisionLog;
 use definitions::Definitions;
 use grants::PayloadGrants;
@@ -143,6 +145,8 @@ pub struct Controller {
     reconciler: Arc<Reconciler>,
     wake: Arc<ScalingWake>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// This process's hold on the data directory.
+    _data_lock: DataLock,
 }
 
 impl Controller {
@@ -156,6 +160,7 @@ impl Controller {
                 opts.data_dir.display()
             ))
         })?;
+        let data_lock = DataLock::acquire(&opts.data_dir)?;
         let url = opts.database_url.clone();
         let registry = tokio::task::spawn_blocking(move || Registry::open(&url))
             .await
@@ -297,6 +302,7 @@ impl Controller {
             reconciler,
             wake,
             tasks: Mutex::new(tasks),
+            _data_lock: data_lock,
         }))
     }
 
