@@ -376,18 +376,21 @@ fn reconciliation_reports_terminates_orphans_and_replaces_vanished_instances() {
     converge(&api, &cluster_id, 1, Duration::from_secs(30));
     let (member_id, _, instance_id, _) = members(&api, &cluster_id).remove(0);
     alto.stop();
+    let start_on_the_same_data = |args: &[&str]| {
+        Alto::start_with(
+            &data,
+            None,
+            StartOptions {
+                conf: Some(dir.join("conf")),
+                args: args.iter().map(|a| a.to_string()).collect(),
+                ..StartOptions::default()
+            },
+        )
+    };
 
     // Report mode: the orphan is found, reported, and left running.
     plant_orphan(&data, "mock", "mock-planted-1");
-    let alto = Alto::start_with(
-        &data,
-        None,
-        StartOptions {
-            conf: Some(dir.join("conf")),
-            args: vec!["--reconcile".into(), "report".into()],
-            ..StartOptions::default()
-        },
-    );
+    let alto = start_on_the_same_data(&["--reconcile", "report"]);
     let api = alto.admin();
     let report = reconciled(&api);
     assert_eq!(report["mode"], "report", "{report}");
@@ -415,14 +418,7 @@ fn reconciliation_reports_terminates_orphans_and_replaces_vanished_instances() {
     alto.stop();
 
     // Acting: the orphan is terminated, the member's instance is kept.
-    let alto = Alto::start_with(
-        &data,
-        None,
-        StartOptions {
-            conf: Some(dir.join("conf")),
-            ..StartOptions::default()
-        },
-    );
+    let alto = start_on_the_same_data(&[]);
     let api = alto.admin();
     let report = reconciled(&api);
     assert_eq!(report["mode"], "act");
@@ -442,14 +438,7 @@ fn reconciliation_reports_terminates_orphans_and_replaces_vanished_instances() {
     // replaced.
     remove_instance(&data, "mock", &instance_id);
     let restarted = Instant::now();
-    let alto = Alto::start_with(
-        &data,
-        None,
-        StartOptions {
-            conf: Some(dir.join("conf")),
-            ..StartOptions::default()
-        },
-    );
+    let alto = start_on_the_same_data(&[]);
     let api = alto.admin();
     let report = reconciled(&api);
     let vanished: Vec<&Value> = report["actions"]
