@@ -76,6 +76,9 @@ use store::{internal, Store};
 use tokio::task::JoinHandle;
 use topology::TopologyPublisher;
 
+/// How long the first scaling pass waits for the startup reconciliation.
+const STARTUP_RECONCILE_WAIT: Duration = Duration::from_secs(30);
+
 /// How the controller is started.
 pub struct ControllerOptions {
     /// `postgres://...`, `sqlite://PATH` or a plain SQLite file path.
@@ -286,7 +289,18 @@ impl Controller {
             tokio::spawn({
                 let reconciler = reconciler.clone();
                 async move {
-                    reconciler.startup().await;
+                    // The scaling loop waits for the startup reconciliation, but not forever: a
+                    // cloud that takes its time to answer must not hold back every other one.
+                    let mut startup = tokio::spawn(async move { reconciler.startup().await });
+                    if tokio::time::timeout(STARTUP_RECONCILE_WAIT, &mut startup)
+                        .await
+                        .is_err()
+                    {
+                        tracing::warn!(
+                            waited = ?STARTUP_RECONCILE_WAIT,
+                            "startup reconciliation still running (a slow cloud); scaling starts anyway"
+                        );
+                    }
                     scaling_loop.run().await;
                 }
             }),
