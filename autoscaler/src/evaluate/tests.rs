@@ -1,5 +1,7 @@
+use super::memory::{NetworkPartitionMemory, RecommendationHistory};
 use super::*;
 use crate::backoff::FailureClass;
+use crate::policy::LoadThresholds;
 use crate::policy::{PartitionAlgorithm, PartitionPolicy};
 
 const NOW: f64 = 10_000.0;
