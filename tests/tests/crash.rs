@@ -204,12 +204,7 @@ fn assert_consistent(api: &Api, data: &Path, cluster_id: &str, expected: usize) 
 
 fn wait_unsubscribed(api: &Api, data: &Path, cluster_id: &str, within: Duration) -> f64 {
     let started = Instant::now();
-    api.wait_for(
-        "/api/subscriptions",
-        within,
-        "subscription removed",
-        |s, b| s == 200 && b.as_array().is_some_and(Vec::is_empty),
-    );
+    api.wait_no_subscriptions(within);
     let left: Vec<_> = cloud_instances(data, "mock")
         .into_iter()
         .filter(|(_, m)| m.starts_with(cluster_id))

@@ -169,12 +169,7 @@ fn full_lifecycle(database_url: Option<String>, tag: &str) {
         2,
         "no member may be started while leaving: {cluster}"
     );
-    tenant_api.wait_for(
-        "/api/subscriptions",
-        Duration::from_secs(30),
-        "subscription removed",
-        |s, body| s == 200 && body.as_array().is_some_and(Vec::is_empty),
-    );
+    tenant_api.wait_no_subscriptions(Duration::from_secs(30));
     alto.stop();
     let _ = std::fs::remove_dir_all(&data);
 }

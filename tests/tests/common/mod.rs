@@ -277,6 +277,16 @@ impl Api {
         (status, r.json().unwrap_or(Value::Null))
     }
 
+    /// Wait until the caller has no subscription left (an unsubscribe finished).
+    pub fn wait_no_subscriptions(&self, timeout: Duration) {
+        self.wait_for(
+            "/api/subscriptions",
+            timeout,
+            "subscription removed",
+            |s, b| s == 200 && b.as_array().is_some_and(Vec::is_empty),
+        );
+    }
+
     /// Poll `GET path` until `done` holds, or panic after `timeout` showing the last body.
     pub fn wait_for(
         &self,
