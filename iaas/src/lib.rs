@@ -18,7 +18,7 @@ mod retry;
 pub mod types;
 
 pub use error::{ErrorClass, IaasError};
-pub use registry::{AgentAmqp, DriverContext, DriverFactory, DriverRegistry};
+pub use registry::{AgentAmqp, Caller, DriverContext, DriverFactory, DriverRegistry};
 pub use types::{
     Capabilities, Iaas, Instance, InstanceFilter, InstanceSpec, InstanceState, Properties,
     ProviderSpec, Secret, VolumeSpec, MANAGED_BY_VALUE, TAG_CLUSTER_ID, TAG_MANAGED_BY,

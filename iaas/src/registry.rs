@@ -21,6 +21,32 @@ pub struct DriverContext {
     /// The broker agents started by a driver should use (the `local` cloud hands it to its
     /// agent processes). `None` with the in-process bus: no real agent can reach it.
     pub agent_amqp: Option<AgentAmqp>,
+    /// Who is calling: a shared cloud (the `mock` cloud's own process) is told the replica and
+    /// its fencing token on every call.
+    pub caller: Caller,
+}
+
+/// The controller replica a driver calls for, and its current fencing token.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// `--replica-id` (empty: a single controller that never said).
+    pub replica_id: String,
+    /// The fencing token of the replica's current leadership term (0: not leader).
+    pub fencing_token: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Caller {
+    pub fn new(replica_id: impl Into<String>) -> Caller {
+        Caller {
+            replica_id: replica_id.into(),
+            fencing_token: Arc::default(),
+        }
+    }
+
+    /// The token now (a term that ended reads 0).
+    pub fn token(&self) -> u64 {
+        self.fencing_token.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Where real agents find the AMQP bus.
@@ -170,6 +196,7 @@ mod tests {
             health_patterns: HealthPatterns::default(),
             state_dir: None,
             agent_amqp: None,
+            caller: Caller::default(),
         };
         let err = match registry.build(&spec("vcloud", None), &ctx) {
             Err(e) => e,

@@ -180,6 +180,7 @@ impl Controller {
                 health_patterns: convert::health_patterns(definitions.read()?.mock_iaas.as_ref()),
                 state_dir: Some(opts.data_dir.clone()),
                 agent_amqp: opts.agent_amqp.clone(),
+                caller: iaas::Caller::default(),
             };
             let config = definitions.read()?.clone();
             let admission = Admission::from_config(&config)?;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::registry::Caller;
 use crate::types::{Secret, MANAGED_BY_VALUE, TAG_CLUSTER_ID, TAG_MANAGED_BY, TAG_MEMBER_ID};
 use messaging::events::{
     InstanceCleanupMemberEvent, MemberAddresses, MemberInitializedEvent, MemberStatusEvent,
@@ -49,6 +50,7 @@ fn ctx(bus: Arc<dyn Bus>, dir: Option<PathBuf>) -> DriverContext {
         health_patterns: HealthPatterns::default(),
         state_dir: dir,
         agent_amqp: None,
+        caller: Caller::default(),
     }
 }
 
