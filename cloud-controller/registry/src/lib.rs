@@ -15,8 +15,14 @@
 //! What a restarted controller needs is here too: `decision_records` keeps the newest decision
 //! records per cluster (seq-ordered JSON bodies), `payload_grants` the one-time payload-by-URL
 //! grants keyed by a hash of their token, and `members.cleanup_requested_at` the set-once
-//! cleanup requests. Queries live by table: members in `member_queries.rs`, decision records in
-//! `decisions.rs`, grants in `grants.rs`, the rest here.
+//! cleanup requests.
+//!
+//! Several replicas share one PostgreSQL registry: `leader_lease` elects the
+//! one that acts and fences a deposed one (`leadership.rs`), and `controller_reports` keeps
+//! what any replica serves the same (the leader's last reconciliation).
+//!
+//! Queries live by table: members in `member_queries.rs`, decision records in
+//! `decisions.rs`, grants in `grants.rs`, the lease in `leadership.rs`, the rest here.
 
 mod records;
 mod schema;
@@ -87,9 +93,45 @@ pub enum RegistryError {
         #[source]
         source: messaging::IllegalTransition,
     },
+    /// A leader's action refused: its lease expired or another replica's term began.
+    #[error("replica {holder}: leadership term {token} is over; the action was not taken")]
+    Fenced { holder: String, token: i64 },
     /// A row holds something the code cannot read (bad JSON, unknown state name).
     #[error("corrupt registry row: {0}")]
     Corrupt(String),
+}
+
+impl RegistryError {
+    /// The database is away or restarting (connection refused or lost, server shutting down or
+    /// starting up, a serialization conflict): the same request may well succeed shortly.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            RegistryError::Pool(_) | RegistryError::Open { .. } => true,
+            RegistryError::Query {
+                source: DieselError::DatabaseError(kind, info),
+                ..
+            } => match kind {
+                DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+                | DatabaseErrorKind::SerializationFailure => true,
+                DatabaseErrorKind::Unknown => {
+                    let message = info.message();
+                    [
+                        "terminating connection",
+                        "shutting down",
+                        "starting up",
+                        "server closed the connection",
+                        "connection to server",
+                        "no connection to the server",
+                    ]
+                    .iter()
+                    .any(|m| message.contains(m))
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 /// Transaction begin/commit failures (the only diesel errors not mapped at their call site).
@@ -201,7 +243,11 @@ macro_rules! write_tx {
 // The query modules come after the macros, which are in scope only below their definition.
 mod decisions;
 mod grants;
+#[macro_use]
+mod leadership;
 mod member_queries;
+
+pub use leadership::{Fence, Lease};
 
 /// The registry handle; cheap to clone (clones share the pool).
 #[derive(Clone)]

@@ -4,35 +4,105 @@
 use crate::schema::members;
 use crate::*;
 
+/// Compare-and-set a member's state inside a write transaction: the update only applies while
+/// the row is still in the state it was read in. On PostgreSQL a concurrent transition makes it
+/// match nothing; re-read and decide again.
+macro_rules! cas_transition {
+    ($c:ident, $member_id:expr, $to:expr, $now:expr) => {{
+        let (member_id, to, now): (&str, MemberState, i64) = ($member_id, $to, $now);
+        let c = &mut *$c;
+        let result: Result<Transition, RegistryError> = (|| {
+            for _ in 0..TRANSITION_ATTEMPTS {
+                let row: Option<MemberRow> = members::table
+                    .find(member_id)
+                    .select(MemberRow::as_select())
+                    .first(c)
+                    .optional()
+                    .map_err(plain("transition_member"))?;
+                let member = row
+                    .ok_or_else(|| RegistryError::NotFound(format!("member {member_id}")))?
+                    .into_record()?;
+                let from = member.state;
+                let next = match from.advance(to) {
+                    Ok(None) => return Ok(Transition::Unchanged(member)),
+                    Ok(Some(next)) => next,
+                    Err(source) => {
+                        return Err(RegistryError::IllegalTransition {
+                            member_id: member_id.to_string(),
+                            source,
+                        })
+                    }
+                };
+                let target = members::table
+                    .find(member_id)
+                    .filter(members::state.eq(from.as_str()));
+                let set_state = (
+                    members::state.eq(next.as_str()),
+                    members::updated_at.eq(now),
+                );
+                let updated = match next {
+                    MemberState::Initialized => diesel::update(target)
+                        .set((set_state, members::initialized_at.eq(now)))
+                        .execute(c),
+                    MemberState::Starting => diesel::update(target)
+                        .set((set_state, members::started_at.eq(now)))
+                        .execute(c),
+                    MemberState::Active => diesel::update(target)
+                        .set((set_state, members::activated_at.eq(now)))
+                        .execute(c),
+                    MemberState::ReadyToShutDown => diesel::update(target)
+                        .set((set_state, members::terminate_requested_at.eq(now)))
+                        .execute(c),
+                    MemberState::Terminated => diesel::update(target)
+                        .set((set_state, members::terminated_at.eq(now)))
+                        .execute(c),
+                    MemberState::Created | MemberState::InMaintenance => {
+                        diesel::update(target).set(set_state).execute(c)
+                    }
+                }
+                .map_err(plain("transition_member"))?;
+                if updated == 0 {
+                    continue;
+                }
+                let row: MemberRow = members::table
+                    .find(member_id)
+                    .select(MemberRow::as_select())
+                    .first(c)
+                    .map_err(plain("transition_member"))?;
+                return Ok(Transition::Moved {
+                    from,
+                    member: row.into_record()?,
+                });
+            }
+            Err(RegistryError::Conflict(format!(
+                "member {member_id} kept changing concurrently; transition to {to} not applied"
+            )))
+        })();
+        result
+    }};
+}
+
 impl Registry {
-    pub fn insert_member(&self, m: NewMember) -> Result<Member, RegistryError> {
-        let now = now_ms();
-        let row = MemberRow {
-            member_id: m.member_id.clone(),
-            cluster_id: m.cluster_id,
-            tenant_id: m.tenant_id,
-            service_name: m.service_name,
-            network_partition_id: m.network_partition_id,
-            partition_id: m.partition_id,
-            provider_type: m.provider_type,
-            instance_id: None,
-            state: MemberState::Created.as_str().into(),
-            private_ips: "[]".into(),
-            public_ips: "[]".into(),
-            tags: to_json(&m.tags)?,
-            last_error: None,
-            termination_reason: None,
-            created_at: now,
-            updated_at: now,
-            initialized_at: None,
-            started_at: None,
-            activated_at: None,
-            terminate_requested_at: None,
-            terminated_at: None,
-            cleanup_requested_at: None,
-        };
-        let id = m.member_id.clone();
-        run!(self, c => diesel::insert_into(members::table).values(&row).execute(c).map_err(query("insert_member", || format!("member {id} already exists"))))?;
+    /// Insert a `Created` member. With a fence (a leader's decision to start one), in one
+    /// transaction with the check that its term is current: the intent of a start.
+    pub fn insert_member(
+        &self,
+        fence: Option<&Fence>,
+        m: NewMember,
+    ) -> Result<Member, RegistryError> {
+        let mut row = MemberRow::created(m, now_ms())?;
+        row.action_token = fence.map(|f| f.token);
+        let id = row.member_id.clone();
+        write_tx!(self, c => {
+            if let Some(fence) = fence {
+                check_fence!(c, fence);
+            }
+            diesel::insert_into(members::table)
+                .values(&row)
+                .execute(c)
+                .map_err(query("insert_member", || format!("member {id} already exists")))?;
+            Ok(())
+        })?;
         row.into_record()
     }
 
@@ -77,59 +147,33 @@ impl Registry {
         to: MemberState,
     ) -> Result<Transition, RegistryError> {
         let now = now_ms();
+        write_tx!(self, c => cas_transition!(c, member_id, to, now))
+    }
+
+    /// Record a termination: the reason (the first one recorded is kept) and the move to
+    /// `ReadyToShutDown`, in one transaction. With a fence (a leader's decision: scale-down,
+    /// fault, expiry, unsubscribe), only while its term is current; without (an agent asked
+    /// to shut down), always.
+    pub fn request_termination(
+        &self,
+        fence: Option<&Fence>,
+        member_id: &str,
+        reason: &str,
+    ) -> Result<Transition, RegistryError> {
+        let now = now_ms();
         write_tx!(self, c => {
-            // Compare-and-set: the update only applies while the row is still in `from`. On
-            // PostgreSQL a concurrent transition makes it match nothing; re-read and decide again.
-            for _ in 0..TRANSITION_ATTEMPTS {
-                let row: Option<MemberRow> = members::table
-                    .find(member_id)
-                    .select(MemberRow::as_select())
-                    .first(c)
-                    .optional()
-                    .map_err(plain("transition_member"))?;
-                let member = row
-                    .ok_or_else(|| RegistryError::NotFound(format!("member {member_id}")))?
-                    .into_record()?;
-                let from = member.state;
-                let next = match from.advance(to) {
-                    Ok(None) => return Ok(Transition::Unchanged(member)),
-                    Ok(Some(next)) => next,
-                    Err(source) => {
-                        return Err(RegistryError::IllegalTransition {
-                            member_id: member_id.to_string(),
-                            source,
-                        })
-                    }
-                };
-                let target = members::table
-                    .find(member_id)
-                    .filter(members::state.eq(from.as_str()));
-                let set_state = (members::state.eq(next.as_str()), members::updated_at.eq(now));
-                let updated = match next {
-                    MemberState::Initialized => diesel::update(target).set((set_state, members::initialized_at.eq(now))).execute(c),
-                    MemberState::Starting => diesel::update(target).set((set_state, members::started_at.eq(now))).execute(c),
-                    MemberState::Active => diesel::update(target).set((set_state, members::activated_at.eq(now))).execute(c),
-                    MemberState::ReadyToShutDown => diesel::update(target).set((set_state, members::terminate_requested_at.eq(now))).execute(c),
-                    MemberState::Terminated => diesel::update(target).set((set_state, members::terminated_at.eq(now))).execute(c),
-                    MemberState::Created | MemberState::InMaintenance => diesel::update(target).set(set_state).execute(c),
-                }
-                .map_err(plain("transition_member"))?;
-                if updated == 0 {
-                    continue;
-                }
-                let row: MemberRow = members::table
-                    .find(member_id)
-                    .select(MemberRow::as_select())
-                    .first(c)
-                    .map_err(plain("transition_member"))?;
-                return Ok(Transition::Moved {
-                    from,
-                    member: row.into_record()?,
-                });
+            if let Some(fence) = fence {
+                check_fence!(c, fence);
             }
-            Err(RegistryError::Conflict(format!(
-                "member {member_id} kept changing concurrently; transition to {to} not applied"
-            )))
+            diesel::update(
+                members::table
+                    .find(member_id)
+                    .filter(members::termination_reason.is_null()),
+            )
+            .set(members::termination_reason.eq(reason))
+            .execute(c)
+            .map_err(plain("request_termination"))?;
+            cas_transition!(c, member_id, MemberState::ReadyToShutDown, now)
         })
     }
 
@@ -217,13 +261,18 @@ impl Registry {
     /// Record, once, that `member_id` is to be cleaned up: stamps `cleanup_requested_at` and,
     /// when none is set yet, the termination reason. `Some(member)` when this call made the
     /// request; `None` when it was already requested or the member is Terminated.
+    /// With a fence (a leader's scale-down), only while its term is current.
     pub fn request_cleanup(
         &self,
+        fence: Option<&Fence>,
         member_id: &str,
         reason: &str,
     ) -> Result<Option<Member>, RegistryError> {
         let now = now_ms();
         write_tx!(self, c => {
+            if let Some(fence) = fence {
+                check_fence!(c, fence);
+            }
             // The condition is in the UPDATE itself, so racing callers on PostgreSQL (which
             // re-checks it after waiting for the row) still set the stamp exactly once.
             let claimed = diesel::update(

@@ -478,9 +478,40 @@ pub(crate) struct MemberRow {
     pub terminate_requested_at: Option<i64>,
     pub terminated_at: Option<i64>,
     pub cleanup_requested_at: Option<i64>,
+    /// The fencing token of the term that last recorded a cloud action for it.
+    pub action_token: Option<i64>,
 }
 
 impl MemberRow {
+    /// A new member's row: `Created`, no instance yet.
+    pub fn created(m: NewMember, now: i64) -> Result<MemberRow, RegistryError> {
+        Ok(MemberRow {
+            member_id: m.member_id,
+            cluster_id: m.cluster_id,
+            tenant_id: m.tenant_id,
+            service_name: m.service_name,
+            network_partition_id: m.network_partition_id,
+            partition_id: m.partition_id,
+            provider_type: m.provider_type,
+            instance_id: None,
+            state: MemberState::Created.as_str().into(),
+            private_ips: "[]".into(),
+            public_ips: "[]".into(),
+            tags: crate::to_json(&m.tags)?,
+            last_error: None,
+            termination_reason: None,
+            created_at: now,
+            updated_at: now,
+            initialized_at: None,
+            started_at: None,
+            activated_at: None,
+            terminate_requested_at: None,
+            terminated_at: None,
+            cleanup_requested_at: None,
+            action_token: None,
+        })
+    }
+
     pub fn into_record(self) -> Result<Member, RegistryError> {
         let id = self.member_id.clone();
         Ok(Member {

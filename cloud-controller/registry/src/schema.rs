@@ -83,6 +83,7 @@ diesel::table! {
         terminate_requested_at -> Nullable<BigInt>,
         terminated_at -> Nullable<BigInt>,
         cleanup_requested_at -> Nullable<BigInt>,
+        action_token -> Nullable<BigInt>,
     }
 }
 
@@ -101,5 +102,24 @@ diesel::table! {
         member_id -> Text,
         payload -> Text,
         expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    leader_lease (id) {
+        id -> BigInt,
+        holder -> Text,
+        incarnation -> Text,
+        fencing_token -> BigInt,
+        since_ms -> BigInt,
+        expires_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    controller_reports (name) {
+        name -> Text,
+        body -> Text,
+        updated_at -> BigInt,
     }
 }

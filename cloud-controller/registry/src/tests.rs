@@ -130,6 +130,8 @@ on_both_backends! {
     members_in_state => sqlite_members_in_state, postgres_members_in_state;
 }
 
+mod leadership;
+
 fn new_sub(tenant: i64, alias: &str) -> (NewSubscription, NewCluster) {
     let cluster_id = format!("{alias}.php.domain");
     (
@@ -307,7 +309,7 @@ fn resubscribe_after_removal(f: &mut Fixture) {
     let r = f.registry();
     let (s, c) = new_sub(1, "shop");
     r.create_subscription(s.clone(), c.clone()).unwrap();
-    r.insert_member(new_member("m1", "shop.php.domain"))
+    r.insert_member(None, new_member("m1", "shop.php.domain"))
         .unwrap();
     r.append_decision("shop.php.domain", "{}", 10).unwrap();
     r.put_payload_grant("h-m1", "m1", "P", i64::MAX).unwrap();
@@ -364,7 +366,7 @@ fn tenant_scoping(f: &mut Fixture) {
 
 fn member_lifecycle_and_timestamps(f: &mut Fixture) {
     let r = f.registry();
-    let m = r.insert_member(new_member("m1", "c1")).unwrap();
+    let m = r.insert_member(None, new_member("m1", "c1")).unwrap();
     assert_eq!(m.state, Created);
     assert_eq!(
         m.tags.get("altostratus:member-id").map(String::as_str),
@@ -405,7 +407,7 @@ fn member_lifecycle_and_timestamps(f: &mut Fixture) {
         r.transition_member("m1", Terminated).unwrap(),
         Transition::Unchanged(_)
     ));
-    r.insert_member(new_member("m2", "c1")).unwrap();
+    r.insert_member(None, new_member("m2", "c1")).unwrap();
     let live: Vec<String> = r
         .list_live_members()
         .unwrap()
@@ -427,14 +429,14 @@ fn member_lifecycle_and_timestamps(f: &mut Fixture) {
         Err(RegistryError::NotFound(_))
     ));
     assert!(matches!(
-        r.insert_member(new_member("m2", "c1")),
+        r.insert_member(None, new_member("m2", "c1")),
         Err(RegistryError::Conflict(_))
     ));
 }
 
 fn illegal_transitions_change_nothing(f: &mut Fixture) {
     let r = f.registry();
-    r.insert_member(new_member("m1", "c1")).unwrap();
+    r.insert_member(None, new_member("m1", "c1")).unwrap();
     for to in [Initialized, Starting, Active] {
         r.transition_member("m1", to).unwrap();
     }
@@ -459,7 +461,7 @@ fn data_survives_reopen(f: &mut Fixture) {
     let (s, c) = new_sub(1, "shop");
     f.registry().create_subscription(s, c).unwrap();
     f.registry()
-        .insert_member(new_member("m1", "shop.php.domain"))
+        .insert_member(None, new_member("m1", "shop.php.domain"))
         .unwrap();
     f.registry().transition_member("m1", Initialized).unwrap();
     let r = f.reopen();
@@ -495,7 +497,7 @@ fn secrets_never_print(f: &mut Fixture) {
 
 fn duplicate_transition_is_unchanged(f: &mut Fixture) {
     let r = f.registry();
-    r.insert_member(new_member("m1", "c1")).unwrap();
+    r.insert_member(None, new_member("m1", "c1")).unwrap();
     assert!(matches!(
         r.transition_member("m1", Created).unwrap(),
         Transition::Unchanged(_)
@@ -532,7 +534,7 @@ fn live_members(f: &mut Fixture) {
     let r = f.registry();
     assert!(r.list_live_members().unwrap().is_empty());
     for (id, cluster) in [("a", "c1"), ("b", "c2"), ("c", "c1"), ("d", "c2")] {
-        r.insert_member(new_member(id, cluster)).unwrap();
+        r.insert_member(None, new_member(id, cluster)).unwrap();
         // Distinct created_at values keep the expected order independent of the clock.
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
@@ -593,7 +595,7 @@ fn concurrent_writers(f: &mut Fixture) {
         .collect();
     assert_eq!(ids, (1..=20).collect::<Vec<i64>>());
 
-    r.insert_member(new_member("m1", "c1")).unwrap();
+    r.insert_member(None, new_member("m1", "c1")).unwrap();
     let racers: Vec<_> = (0..4)
         .map(|_| {
             let r = r.clone();
@@ -672,12 +674,12 @@ fn open_errors_are_reported() {
 fn cleanup_request_is_set_once(f: &mut Fixture) {
     let r = f.registry();
     for id in ["m1", "m2", "m3"] {
-        r.insert_member(new_member(id, "c1")).unwrap();
+        r.insert_member(None, new_member(id, "c1")).unwrap();
     }
     let before = r.get_member("m1").unwrap().unwrap();
     assert_eq!(before.cleanup_requested_at, None);
     let first = r
-        .request_cleanup("m1", "scale-down")
+        .request_cleanup(None, "m1", "scale-down")
         .unwrap()
         .expect("first request is applied");
     let stamp = first.cleanup_requested_at.expect("stamp set");
@@ -685,7 +687,7 @@ fn cleanup_request_is_set_once(f: &mut Fixture) {
     assert_eq!(first.termination_reason.as_deref(), Some("scale-down"));
     assert_eq!(first.state, Created, "a request does not move the member");
     std::thread::sleep(std::time::Duration::from_millis(5));
-    assert_eq!(r.request_cleanup("m1", "faulty").unwrap(), None);
+    assert_eq!(r.request_cleanup(None, "m1", "faulty").unwrap(), None);
     let again = r.get_member("m1").unwrap().unwrap();
     assert_eq!(
         (
@@ -697,27 +699,30 @@ fn cleanup_request_is_set_once(f: &mut Fixture) {
     );
     // An existing reason is kept.
     r.set_termination_reason("m2", "unsubscribed").unwrap();
-    let m2 = r.request_cleanup("m2", "faulty").unwrap().unwrap();
+    let m2 = r.request_cleanup(None, "m2", "faulty").unwrap().unwrap();
     assert_eq!(m2.termination_reason.as_deref(), Some("unsubscribed"));
     assert!(m2.cleanup_requested_at.is_some());
     // A Terminated member is past cleaning up.
     r.transition_member("m3", Terminated).unwrap();
-    assert_eq!(r.request_cleanup("m3", "late").unwrap(), None);
+    assert_eq!(r.request_cleanup(None, "m3", "late").unwrap(), None);
     let m3 = r.get_member("m3").unwrap().unwrap();
     assert_eq!(
         (m3.cleanup_requested_at, m3.termination_reason),
         (None, None)
     );
-    match r.request_cleanup("nope", "x") {
+    match r.request_cleanup(None, "nope", "x") {
         Err(RegistryError::NotFound(m)) => assert!(m.contains("nope"), "{m}"),
         other => panic!("expected NotFound, got {other:?}"),
     }
     // Racing requests: exactly one wins.
-    r.insert_member(new_member("m4", "c1")).unwrap();
+    r.insert_member(None, new_member("m4", "c1")).unwrap();
     let racers: Vec<_> = (0..4)
         .map(|i| {
             let r = r.clone();
-            std::thread::spawn(move || r.request_cleanup("m4", &format!("racer-{i}")).unwrap())
+            std::thread::spawn(move || {
+                r.request_cleanup(None, "m4", &format!("racer-{i}"))
+                    .unwrap()
+            })
         })
         .collect();
     let winners: Vec<Member> = racers
@@ -734,11 +739,11 @@ fn cleanup_request_is_set_once(f: &mut Fixture) {
 fn cleanup_requests_survive_reopen(f: &mut Fixture) {
     let r = f.registry().clone();
     for id in ["a", "b", "c"] {
-        r.insert_member(new_member(id, "c1")).unwrap();
+        r.insert_member(None, new_member(id, "c1")).unwrap();
     }
-    r.request_cleanup("b", "scale-down").unwrap().unwrap();
+    r.request_cleanup(None, "b", "scale-down").unwrap().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(3));
-    r.request_cleanup("a", "faulty").unwrap().unwrap();
+    r.request_cleanup(None, "a", "faulty").unwrap().unwrap();
     let ids = |r: &Registry| -> Vec<String> {
         r.list_cleanups_requested()
             .unwrap()
@@ -756,7 +761,7 @@ fn cleanup_requests_survive_reopen(f: &mut Fixture) {
         (b.cleanup_requested_at, b.termination_reason.as_deref()),
         (stamp, Some("scale-down"))
     );
-    assert_eq!(r.request_cleanup("b", "again").unwrap(), None);
+    assert_eq!(r.request_cleanup(None, "b", "again").unwrap(), None);
     // Terminated members leave the list; members never requested were never on it.
     r.transition_member("b", Terminated).unwrap();
     assert_eq!(ids(&r), ["a"]);
@@ -937,7 +942,7 @@ fn live_member_counts(f: &mut Fixture) {
         ("f", 1, "ec2"),
         ("g", 2, "ec2"),
     ] {
-        r.insert_member(member(id, tenant, provider)).unwrap();
+        r.insert_member(None, member(id, tenant, provider)).unwrap();
     }
     walk(r, "b", &[Initialized, Starting, Active]);
     walk(r, "c", &[Terminated]);
@@ -956,7 +961,7 @@ fn live_member_counts(f: &mut Fixture) {
     walk(r, "b", &[ReadyToShutDown, Terminated]);
     assert_eq!((count("mock", None), count("mock", Some(1))), (3, 1));
     // A cleanup request alone does not make a member dead.
-    r.request_cleanup("a", "scale-down").unwrap().unwrap();
+    r.request_cleanup(None, "a", "scale-down").unwrap().unwrap();
     assert_eq!(count("mock", Some(1)), 1);
 }
 
@@ -969,7 +974,7 @@ fn members_in_state(f: &mut Fixture) {
         ("d", "c2"),
         ("e", "c3"),
     ] {
-        r.insert_member(new_member(id, cluster)).unwrap();
+        r.insert_member(None, new_member(id, cluster)).unwrap();
         // Distinct created_at values keep the expected order independent of the clock.
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
