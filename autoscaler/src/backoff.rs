@@ -25,6 +25,8 @@ pub enum FailureClass {
     RateLimited,
     /// Credentials rejected: needs an operator.
     Auth,
+    /// A passing fault (a 5xx, a timeout, a dropped connection): worth another try soon.
+    Transient,
     Other,
 }
 
@@ -35,6 +37,7 @@ impl FailureClass {
             FailureClass::Capacity => "capacity",
             FailureClass::RateLimited => "rate-limited",
             FailureClass::Auth => "auth",
+            FailureClass::Transient => "transient",
             FailureClass::Other => "other",
         }
     }
@@ -46,6 +49,7 @@ impl FailureClass {
             FailureClass::Capacity => (60.0, 1800.0),
             FailureClass::RateLimited => (10.0, 300.0),
             FailureClass::Auth => (600.0, 3600.0),
+            FailureClass::Transient => (2.0, 120.0),
             FailureClass::Other => (30.0, 900.0),
         }
     }
@@ -161,6 +165,9 @@ mod tests {
         assert_eq!(FailureClass::Other.delay_seconds(2), 60.0);
         assert_eq!(FailureClass::Other.delay_seconds(3), 120.0);
         assert_eq!(FailureClass::Other.delay_seconds(10), 900.0);
+        assert_eq!(FailureClass::Transient.delay_seconds(1), 2.0);
+        assert_eq!(FailureClass::Transient.delay_seconds(3), 8.0);
+        assert_eq!(FailureClass::Transient.delay_seconds(20), 120.0);
         assert_eq!(FailureClass::Quota.delay_seconds(1), 300.0);
         assert_eq!(FailureClass::Quota.delay_seconds(u32::MAX), 3600.0);
     }

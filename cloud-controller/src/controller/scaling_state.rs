@@ -164,6 +164,7 @@ impl ScalingState {
                         retry_after.map(|d| d.as_secs_f64()),
                     ),
                     ErrorClass::Auth => (FailureClass::Auth, None),
+                    ErrorClass::Transient => (FailureClass::Transient, None),
                     _ => (FailureClass::Other, None),
                 };
                 backoff.record_failure(partition_id, class, now, retry_after);
