@@ -43,6 +43,8 @@ impl ControllerError {
             ControllerError::Conflict(_) => 409,
             ControllerError::Registry(alto_registry::RegistryError::Conflict(_)) => 409,
             ControllerError::Registry(alto_registry::RegistryError::NotFound(_)) => 404,
+            // The database is restarting or unreachable: retryable (with Retry-After).
+            ControllerError::Registry(e) if e.is_unavailable() => 503,
             ControllerError::Registry(_) | ControllerError::Internal(_) => 500,
         }
     }

@@ -169,6 +169,44 @@ struct ServerArgs {
         value_parser = ["act", "report"]
     )]
     reconcile: String,
+    /// This replica's name among replicas sharing one PostgreSQL registry (letters, digits,
+    /// `.`, `_`, `:`, `-`; at most 128) [default: HOSTNAME:LISTEN-PORT].
+    #[arg(long, env = "ALTO_REPLICA_ID", value_name = "ID")]
+    replica_id: Option<String>,
+    /// Seconds a leader's lease holds without renewal: when the leader dies another replica
+    /// takes over within two leases; a leader cut off from the registry this long stops acting.
+    #[arg(
+        long,
+        env = "ALTO_LEADER_LEASE",
+        default_value_t = 10.0,
+        value_name = "SECS"
+    )]
+    leader_lease: f64,
+}
+
+/// The longest `--replica-id` (it names broker queues and appears in every log line).
+const MAX_REPLICA_ID: usize = 128;
+
+/// `--replica-id` as given, checked, else `HOSTNAME:PORT`.
+fn replica_id(given: Option<String>, port: u16) -> anyhow::Result<String> {
+    let id = match given {
+        Some(id) => id,
+        None => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "localhost".to_string());
+            format!("{host}:{port}")
+        }
+    };
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+    if id.is_empty() || id.len() > MAX_REPLICA_ID || !id.chars().all(valid) {
+        bail!(
+            "--replica-id {id:?}: expected 1 to {MAX_REPLICA_ID} letters, digits, '.', '_', ':' or '-'"
+        );
+    }
+    Ok(id)
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<std::time::Duration> {
@@ -341,7 +379,14 @@ async fn run_server(
         }
         None => Arc::new(messaging::InProcessBus::new()),
     };
+    // Bound first: the default replica id names the port, and the port must be ours before
+    // the controller starts acting under that name.
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let port = listener.local_addr()?.port();
     let mut opts = ControllerOptions::new(database_url, args.data, bus, admin_password.clone());
+    opts.replica_id = replica_id(args.replica_id.clone(), port)?;
+    opts.leader_lease = seconds("leader-lease", args.leader_lease)?;
     opts.conf_dir = conf;
     opts.agent_amqp = args.amqp_url.as_ref().map(|url| iaas::AgentAmqp {
         url: iaas::Secret::new(url.clone()),
@@ -366,7 +411,7 @@ async fn run_server(
         }
         Err(e) => return Err(e).context("cannot start the controller"),
     };
-    let (server, addr) = match api::bind(controller.clone(), args.listen) {
+    let (server, addr) = match api::bind_listener(controller.clone(), listener) {
         Ok(bound) => bound,
         Err(e) => {
             controller.shutdown().await;
@@ -381,7 +426,7 @@ async fn run_server(
         writeln!(out, "listening on http://{addr}")?;
         out.flush()?;
     }
-    tracing::info!(%addr, "REST API listening");
+    tracing::info!(%addr, replica = %controller.leader().self_id, "REST API listening");
     let public_url = args
         .public_url
         .clone()
@@ -627,6 +672,24 @@ mod tests {
             assert!(matches!(cli.command, Command::Client(_)), "{args:?}");
         }
         assert_eq!(parse(&[]).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn replica_ids_are_checked() {
+        assert_eq!(replica_id(Some("r1".into()), 1).unwrap(), "r1");
+        let default = replica_id(None, 9443).unwrap();
+        assert!(default.ends_with(":9443"), "{default}");
+        for bad in ["", "a b", "a/b", &"x".repeat(MAX_REPLICA_ID + 1)] {
+            assert!(replica_id(Some(bad.to_string()), 1).is_err(), "{bad:?}");
+        }
+        let cli = parse(&["dev", "--replica-id", "r2", "--leader-lease", "3"]).unwrap();
+        match cli.command {
+            Command::Dev(a) => {
+                assert_eq!(a.server.replica_id.as_deref(), Some("r2"));
+                assert_eq!(a.server.leader_lease, 3.0);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
     }
 
     #[test]

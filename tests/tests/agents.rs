@@ -270,6 +270,7 @@ fn real_agents_lifecycle_faults_broker_restart_and_garbage() {
                 "30".into(),
             ],
             env: vec![("ALTO_TEST_MARKS".into(), marks.display().to_string())],
+            ..StartOptions::default()
         },
     );
     let (status, tenant) = alto.admin().post_json(
@@ -516,6 +517,7 @@ fn mqtt_clients_speak_the_same_protocol() {
                 prefix.clone(),
             ],
             env: Vec::new(),
+            ..StartOptions::default()
         },
     );
     let admin = alto.admin();

@@ -94,32 +94,6 @@ fn random_below(limit: u64) -> u64 {
     RandomState::new().build_hasher().finish() % limit.max(1)
 }
 
-/// The mock cloud's instances (as `DATA/mock-<type>.json` holds them): instance id → member id.
-fn cloud_instances(data: &Path, provider: &str) -> BTreeMap<String, String> {
-    let path = data.join(format!("mock-{provider}.json"));
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return BTreeMap::new();
-    };
-    let state: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
-    state["instances"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(id, i)| {
-                    (
-                        id.clone(),
-                        i["tags"]["altostratus:member-id"]
-                            .as_str()
-                            .unwrap_or("")
-                            .to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn subscribe(api: &Api, alias: &str, policy: &str) -> String {
     let (status, body) = api.post_json(
         "/api/subscriptions",

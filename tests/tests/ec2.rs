@@ -298,6 +298,7 @@ fn converges_after_crash_at(point: &str) {
             // restart is the startup pass.
             args: vec!["--reconcile-interval".into(), "3600".into()],
             env: vec![("ALTO_CRASH_AT".into(), point.into())],
+            ..StartOptions::default()
         },
     );
     let posted_cluster = subscribe_racing_a_crash(&alto, "crashy");

@@ -7,6 +7,9 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// What a 503 (the registry restarting or unreachable) tells clients to wait.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
 /// The realm announced with every 401.
 pub const REALM: &str = "altostratus";
 
@@ -114,6 +117,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\"")));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
         }
         response.json(self.body())
     }

@@ -12,6 +12,7 @@
 //! | `DELETE /api/subscriptions/{alias}` | unsubscribe → 202 (`Unsubscribing`) |
 //! | `GET /api/clusters`, `GET /api/clusters/{clusterId}` | the caller's clusters with members |
 //! | `GET /api/clusters/{clusterId}/decisions` | the cluster's recent autoscaler decision records, oldest first |
+//! | `GET /api/leader` | which replica leads: `{"leader", "self", "isLeader", "since", "fencingToken"}`, no auth (like `/healthz`, a probe for load balancers and operators) |
 //! | `GET /api/reconcile` | the last reconciliation pass with the clouds (platform admin): `{"time", "mode", "actions", "errors", "totals"}` |
 //! | `GET /api/payload/{token}` | a member's payload, for clouds with too little user data (no Basic auth: the token is the credential) |
 //!
@@ -56,6 +57,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/healthz")
                 .route(web::get().to(healthz))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api/leader")
+                .route(web::get().to(leader))
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
@@ -154,6 +160,16 @@ pub fn bind(
     controller: Arc<Controller>,
     listen: SocketAddr,
 ) -> std::io::Result<(Server, SocketAddr)> {
+    bind_listener(controller, std::net::TcpListener::bind(listen)?)
+}
+
+/// Serve on a socket bound beforehand (`alto serve` binds first: the default replica id names
+/// the port).
+pub fn bind_listener(
+    controller: Arc<Controller>,
+    listener: std::net::TcpListener,
+) -> std::io::Result<(Server, SocketAddr)> {
+    let listen = listener.local_addr()?;
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -162,7 +178,7 @@ pub fn bind(
         .workers(workers)
         .disable_signals()
         .shutdown_timeout(10)
-        .bind(listen)?;
+        .listen(listener)?;
     let addr = server.addrs().first().copied().unwrap_or(listen);
     Ok((server.run(), addr))
 }
@@ -177,6 +193,10 @@ pub async fn serve(controller: Arc<Controller>, listen: SocketAddr) -> anyhow::R
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn leader(controller: web::Data<Controller>) -> HttpResponse {
+    HttpResponse::Ok().json(controller.leader())
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {

@@ -16,11 +16,12 @@ use super::failpoint::crash_point;
 use super::grants::PayloadGrants;
 use super::heartbeats::Heartbeats;
 use super::launch;
+use super::leadership::Leadership;
 use super::scaling_state::ScalingState;
 use super::store::{internal, now_secs, Store};
 use super::topology::TopologyPublisher;
 use crate::error::{ControllerError, Result};
-use alto_registry::{Member, RegistryError, Transition};
+use alto_registry::{Fence, Member, RegistryError, Transition};
 use iaas::{Instance, InstanceFilter};
 use messaging::MemberState;
 use std::collections::{HashMap, HashSet};
@@ -40,6 +41,7 @@ pub(crate) struct Actuator {
     topology: Arc<TopologyPublisher>,
     scaling: Arc<ScalingState>,
     heartbeats: Arc<Heartbeats>,
+    leadership: Arc<Leadership>,
     /// Members with a cloud call in flight.
     busy: Mutex<HashSet<String>>,
     /// Members whose termination failed: not before this, and how many failures so far.
@@ -56,6 +58,8 @@ pub(crate) struct ActuatorParts {
     pub topology: Arc<TopologyPublisher>,
     pub scaling: Arc<ScalingState>,
     pub heartbeats: Arc<Heartbeats>,
+    /// Only the leader calls the clouds, each call's intent fenced with its term's token.
+    pub leadership: Arc<Leadership>,
 }
 
 impl Actuator {
@@ -69,6 +73,7 @@ impl Actuator {
             topology: parts.topology,
             scaling: parts.scaling,
             heartbeats: parts.heartbeats,
+            leadership: parts.leadership,
             busy: Mutex::new(HashSet::new()),
             retry_at: Mutex::new(HashMap::new()),
         }
@@ -94,6 +99,10 @@ impl Actuator {
     /// already have an instance (a start from before a restart); the driver's idempotent start
     /// finds and completes it.
     pub(crate) fn start(self: &Arc<Self>, member: Member, may_exist: bool) {
+        if self.leadership.fence().is_none() {
+            tracing::debug!(member = %member.member_id, "not leading: the leader starts it");
+            return;
+        }
         if !self.claim(&member.member_id) {
             tracing::debug!(member = %member.member_id, "a call for this member is in flight");
             return;
@@ -163,6 +172,7 @@ impl Actuator {
             user_data,
             cloud.capabilities(),
         )?;
+        self.commit_to_call(&member.member_id).await?;
         tracing::info!(member = %member.member_id, cluster = %cluster.cluster_id, partition = %member.partition_id, provider = %member.provider_type, "starting member");
         let result = cloud.start_instance(&spec).await;
         crash_point("after-start-call");
@@ -179,6 +189,18 @@ impl Actuator {
                 self.start_failed(member, &e.to_string()).await
             }
         }
+    }
+
+    /// Record the intent of a cloud call for the member with this term's fencing token (the
+    /// registry refuses it once the term is over), then look at the term's deadline once more
+    /// right before the call goes out.
+    async fn commit_to_call(&self, member_id: &str) -> Result<()> {
+        let fence = self.leadership.acting()?;
+        let id = member_id.to_string();
+        self.store
+            .run(move |r| r.record_cloud_action(&fence, &id))
+            .await?;
+        self.leadership.acting().map(drop)
     }
 
     /// The cloud refused (or cannot be asked): the member ends without an instance.
@@ -229,20 +251,34 @@ impl Actuator {
         self.announce_if_moved(outcome).await
     }
 
-    /// Termination: intent (`ReadyToShutDown` and the reason) is committed now; the cloud is
-    /// asked in the background. The first reason recorded is kept.
+    /// Termination decided by the leader (scale-down, fault, expiry, unsubscribe, a vanished
+    /// instance): intent (`ReadyToShutDown` and the reason) is committed now, fenced with the
+    /// term's token; the cloud is asked in the background. The first reason recorded is kept.
     pub(crate) async fn terminate(self: &Arc<Self>, member: &Member, reason: &str) -> Result<()> {
+        let fence = self.leadership.acting()?;
+        self.commit_termination(member, reason, Some(fence)).await
+    }
+
+    /// Termination an agent asked for (`InstanceReadyToShutdownEvent`): a fact any replica
+    /// records; the leader's actuator calls the cloud.
+    pub(crate) async fn terminate_on_request(
+        self: &Arc<Self>,
+        member: &Member,
+        reason: &str,
+    ) -> Result<()> {
+        self.commit_termination(member, reason, None).await
+    }
+
+    async fn commit_termination(
+        self: &Arc<Self>,
+        member: &Member,
+        reason: &str,
+        fence: Option<Fence>,
+    ) -> Result<()> {
         let (id, why) = (member.member_id.clone(), reason.to_string());
         let moved = self
             .store
-            .run(move |r| {
-                if r.get_member(&id)?
-                    .is_some_and(|m| m.termination_reason.is_none())
-                {
-                    r.set_termination_reason(&id, &why)?;
-                }
-                r.transition_member(&id, MemberState::ReadyToShutDown)
-            })
+            .run(move |r| r.request_termination(fence.as_ref(), &id, &why))
             .await;
         let member = match moved {
             Ok(Transition::Moved { member, .. }) => {
@@ -264,6 +300,10 @@ impl Actuator {
     /// Ask the cloud to terminate a `ReadyToShutDown` member's instance (unless a call for it
     /// is in flight, or its last failure is too recent), then mark it `Terminated`.
     pub(crate) fn finish_termination(self: &Arc<Self>, member: Member) {
+        if self.leadership.fence().is_none() {
+            tracing::debug!(member = %member.member_id, "not leading: the leader terminates it");
+            return;
+        }
         let now = Instant::now();
         let waiting = self
             .retry_at
@@ -307,6 +347,7 @@ impl Actuator {
             ControllerError::Internal(format!("no cloud for provider {}", member.provider_type))
         })?;
         let _worker = self.admission.worker_permit(&member.provider_type).await;
+        self.commit_to_call(&member.member_id).await?;
         // The recorded instance; without one (a start interrupted before its id was recorded)
         // every instance carrying the member's tag. A duplicate is the reconciler's to find.
         let instances: Vec<String> = match &member.instance_id {
@@ -359,6 +400,9 @@ impl Actuator {
             ControllerError::Internal(format!("no cloud for provider {provider_type}"))
         })?;
         let _worker = self.admission.worker_permit(provider_type).await;
+        let fence = self.leadership.acting()?;
+        self.store.run(move |r| r.check_fence(&fence)).await?;
+        self.leadership.acting()?;
         match cloud.terminate_instance(instance_id).await {
             Ok(()) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),

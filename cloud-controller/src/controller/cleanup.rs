@@ -7,6 +7,7 @@
 //! before the event is sent, so after a restart the timeout still runs from the first request
 //! and the request is sent again (agents treat a repeat as a no-op).
 
+use super::leadership::Leadership;
 use super::store::{now_ms, Store};
 use super::topology::TopologyPublisher;
 use crate::error::Result;
@@ -21,26 +22,35 @@ pub(crate) struct CleanupTracker {
     store: Store,
     topology: Arc<TopologyPublisher>,
     timeout: Duration,
+    leadership: Arc<Leadership>,
     /// Members this process has sent the request to.
     sent: Mutex<HashSet<String>>,
 }
 
 impl CleanupTracker {
-    pub(crate) fn new(store: Store, topology: Arc<TopologyPublisher>, timeout: Duration) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        topology: Arc<TopologyPublisher>,
+        timeout: Duration,
+        leadership: Arc<Leadership>,
+    ) -> Self {
         CleanupTracker {
             store,
             topology,
             timeout,
+            leadership,
             sent: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Record the request (once; the first reason is kept) and send it.
+    /// Record the request (once; the first reason is kept; only while this replica's term is
+    /// current) and send it.
     pub(crate) async fn request(&self, member: &Member, reason: &str) -> Result<()> {
         if member.cleanup_requested_at.is_none() {
+            let fence = self.leadership.acting()?;
             let (id, why) = (member.member_id.clone(), reason.to_string());
             self.store
-                .run(move |r| r.request_cleanup(&id, &why))
+                .run(move |r| r.request_cleanup(Some(&fence), &id, &why))
                 .await?;
         }
         self.send(&member.member_id).await;
@@ -143,10 +153,16 @@ mod tests {
             refuse: AtomicUsize::new(1),
             published: Mutex::new(Vec::new()),
         });
+        let leadership = Arc::new(Leadership::new(
+            store.clone(),
+            iaas::Caller::new("test"),
+            Duration::from_secs(10),
+        ));
         let tracker = CleanupTracker::new(
             store,
             Arc::new(TopologyPublisher::new(bus.clone(), definitions)),
             Duration::from_secs(60),
+            leadership,
         );
         tracker.send("m1").await;
         assert!(

@@ -95,7 +95,7 @@ impl StatusIngest {
             .filter(|m| m.state == MemberState::ReadyToShutDown)
         {
             self.actuator
-                .terminate(member, "agent ready to shut down")
+                .terminate_on_request(member, "agent ready to shut down")
                 .await?;
         }
         Ok(())

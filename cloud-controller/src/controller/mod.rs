@@ -3,6 +3,7 @@
 //! | part | module | owns |
 //! |---|---|---|
 //! | bootstrap | this file, [`data_lock`] | building the parts from [`ControllerOptions`], the background tasks, one process per data directory |
+//! | leadership | [`leadership`] | the lease, the fencing token, which replica acts |
 //! | registry access | [`store`] | blocking registry calls off the async threads |
 //! | definitions | [`definitions`] | cartridges and policies (conf/ and deployed) |
 //! | clouds | [`clouds`] | one driver per iaasProvider type |
@@ -20,7 +21,9 @@
 //! | reconciliation | [`reconcile`] | the registry compared with every cloud |
 //!
 //! REST handlers and bus consumers only record intent and facts in the registry; the scaling
-//! loop decides; the actuator calls the clouds; the reconciler repairs what a crash left.
+//! loop decides; the actuator calls the clouds; the reconciler repairs what a crash left. Every
+//! replica serves the API and consumes events; only the leader decides, reconciles and calls the
+//! clouds, and each of its writes of intent carries its fencing token ([`leadership`]).
 //! Nothing a restart needs lives only in memory (docs/ARCHITECTURE.md).
 
 mod actuator;
@@ -36,6 +39,7 @@ mod health;
 mod heartbeats;
 mod ingest;
 mod launch;
+mod leadership;
 pub mod reconcile;
 mod scaling;
 mod scaling_state;
@@ -64,6 +68,8 @@ use grants::PayloadGrants;
 use heartbeats::Heartbeats;
 use iaas::DriverContext;
 use ingest::StatusIngest;
+pub use leadership::LeaderView;
+use leadership::Leadership;
 use messaging::{Bus, QueueKind, SubscriptionSpec};
 use reconcile::Reconciler;
 pub use reconcile::{ReconcileMode, ReconcileReport};
@@ -109,6 +115,10 @@ pub struct ControllerOptions {
     pub scaling: ScalingSettings,
     /// How long a payload-by-URL token stays valid (the instance must boot within it).
     pub payload_url_ttl: Duration,
+    /// This replica's name among the replicas sharing the registry (`--replica-id`).
+    pub replica_id: String,
+    /// How long a leader's lease holds without a renewal (`--leader-lease`).
+    pub leader_lease: Duration,
 }
 
 impl ControllerOptions {
@@ -133,6 +143,8 @@ impl ControllerOptions {
             topology_interval: Duration::from_secs(60),
             scaling: ScalingSettings::default(),
             payload_url_ttl: Duration::from_secs(3600),
+            replica_id: "alto".to_string(),
+            leader_lease: Duration::from_secs(10),
         }
     }
 }
@@ -146,6 +158,7 @@ pub struct Controller {
     decisions: Arc<DecisionLog>,
     grants: Arc<PayloadGrants>,
     reconciler: Arc<Reconciler>,
+    leadership: Arc<Leadership>,
     wake: Arc<ScalingWake>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// This process's hold on the data directory.
@@ -169,6 +182,12 @@ impl Controller {
             .await
             .map_err(internal)??;
         let store = Store::new(registry);
+        let caller = iaas::Caller::new(opts.replica_id.clone());
+        let leadership = Arc::new(Leadership::new(
+            store.clone(),
+            caller.clone(),
+            opts.leader_lease,
+        ));
         let definitions = Arc::new(Definitions::load(&store, opts.conf_dir.as_deref()).await?);
 
         let hash = auth::hash_password(&opts.admin_password)?;
@@ -180,7 +199,7 @@ impl Controller {
                 health_patterns: convert::health_patterns(definitions.read()?.mock_iaas.as_ref()),
                 state_dir: Some(opts.data_dir.clone()),
                 agent_amqp: opts.agent_amqp.clone(),
-                caller: iaas::Caller::default(),
+                caller,
             };
             let config = definitions.read()?.clone();
             let admission = Admission::from_config(&config)?;
@@ -204,15 +223,18 @@ impl Controller {
             QueueKind::Durable,
         )
         .await?;
-        // Health stats: bounded and lossy, the oldest dropped under overload.
+        // Health stats: bounded and lossy, the oldest dropped under overload. Every replica
+        // has its own queue and sees every stat, so a replica taking over leads with warm
+        // health windows.
+        let replica_queue = |name: &str| format!("cloud-controller.{name}.{}", opts.replica_id);
         let health_queue = subscribe(
-            "cloud-controller.health",
+            &replica_queue("health"),
             &["health.#"],
             QueueKind::Lossy { capacity: 10_000 },
         )
         .await?;
         let topology_requests = subscribe(
-            "cloud-controller.topology-requests",
+            &replica_queue("topology-requests"),
             &["initializer.*"],
             QueueKind::Lossy { capacity: 64 },
         )
@@ -236,11 +258,13 @@ impl Controller {
             topology: topology.clone(),
             scaling: scaling_state.clone(),
             heartbeats: heartbeats.clone(),
+            leadership: leadership.clone(),
         }));
         let cleanup = Arc::new(CleanupTracker::new(
             store.clone(),
             topology.clone(),
             opts.termination_timeout,
+            leadership.clone(),
         ));
         let reconciler = Arc::new(Reconciler::new(
             store.clone(),
@@ -266,6 +290,7 @@ impl Controller {
             wake: wake.clone(),
             template,
             period: opts.scaling_interval,
+            leadership: leadership.clone(),
         });
         let ingest = Arc::new(StatusIngest::new(
             store.clone(),
@@ -287,25 +312,13 @@ impl Controller {
                 opts.topology_interval,
                 topology_requests,
             )),
-            tokio::spawn({
-                let reconciler = reconciler.clone();
-                async move {
-                    // The scaling loop waits for the startup reconciliation, but not forever: a
-                    // cloud that takes its time to answer must not hold back every other one.
-                    let mut startup = tokio::spawn(async move { reconciler.startup().await });
-                    if tokio::time::timeout(STARTUP_RECONCILE_WAIT, &mut startup)
-                        .await
-                        .is_err()
-                    {
-                        tracing::warn!(
-                            waited = ?STARTUP_RECONCILE_WAIT,
-                            "startup reconciliation still running (a slow cloud); scaling starts anyway"
-                        );
-                    }
-                    scaling_loop.run().await;
-                }
-            }),
-            tokio::spawn(reconciler.clone().run_periodic(opts.reconcile_interval)),
+            tokio::spawn(leadership.clone().run()),
+            tokio::spawn(lead(
+                leadership.clone(),
+                reconciler.clone(),
+                scaling_loop,
+                opts.reconcile_interval,
+            )),
         ];
         Ok(Arc::new(Controller {
             store,
@@ -315,6 +328,7 @@ impl Controller {
             decisions,
             grants,
             reconciler,
+            leadership,
             wake,
             tasks: Mutex::new(tasks),
             _data_lock: data_lock,
@@ -332,11 +346,82 @@ impl Controller {
             task.abort();
             let _ = task.await;
         }
+        self.leadership.resign().await;
+    }
+
+    /// Who leads, as this replica last saw it.
+    pub fn leader(&self) -> LeaderView {
+        self.leadership.view()
     }
 
     /// Where this controller's REST API is reachable from instances (`https://...`, or a
     /// loopback `http://` for local clouds); enables serving large payloads by URL.
     pub fn set_public_url(&self, url: &str) {
         self.grants.set_public_url(url);
+    }
+}
+
+/// The leader's duties, for as long as each term lasts: the startup reconciliation (a new
+/// leader does not know what its predecessor left half done), then the scaling loop, and the
+/// periodic reconciliation. A term that ends stops them; the next one starts them afresh.
+async fn lead(
+    leadership: Arc<Leadership>,
+    reconciler: Arc<Reconciler>,
+    scaling_loop: Arc<ScalingLoop>,
+    reconcile_interval: Duration,
+) {
+    let mut terms = leadership.watch();
+    loop {
+        let term = loop {
+            if let Some(term) = *terms.borrow_and_update() {
+                break term;
+            }
+            if terms.changed().await.is_err() {
+                return;
+            }
+        };
+        let duties = [
+            tokio::spawn({
+                let (reconciler, scaling_loop) = (reconciler.clone(), scaling_loop.clone());
+                async move {
+                    // The scaling loop waits for the startup reconciliation, but not forever:
+                    // a cloud that takes its time to answer must not hold back every other one.
+                    let mut startup = tokio::spawn(async move { reconciler.startup().await });
+                    if tokio::time::timeout(STARTUP_RECONCILE_WAIT, &mut startup)
+                        .await
+                        .is_err()
+                    {
+                        tracing::warn!(
+                            waited = ?STARTUP_RECONCILE_WAIT,
+                            "startup reconciliation still running (a slow cloud); scaling starts anyway"
+                        );
+                    }
+                    scaling_loop.run().await;
+                }
+            }),
+            tokio::spawn(reconciler.clone().run_periodic(reconcile_interval)),
+        ];
+        tracing::info!(
+            fencing_token = term.token,
+            "leading: reconciling, then scaling"
+        );
+        let ended = loop {
+            if terms.changed().await.is_err() {
+                break false;
+            }
+            if *terms.borrow_and_update() != Some(term) {
+                break true;
+            }
+        };
+        for duty in duties {
+            duty.abort();
+        }
+        if !ended {
+            return;
+        }
+        tracing::info!(
+            fencing_token = term.token,
+            "term over: scaling and reconciliation stopped"
+        );
     }
 }

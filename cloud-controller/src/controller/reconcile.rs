@@ -82,6 +82,9 @@ pub struct ReconcileAction {
     pub reason: String,
 }
 
+/// Name of the reconciliation report in the registry's `controller_reports`.
+const REPORT_NAME: &str = "reconcile";
+
 /// The last pass, as `GET /api/reconcile` shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -92,7 +95,7 @@ pub struct ReconcileReport {
     pub actions: Vec<ReconcileAction>,
     /// Providers that could not be described, and why (their members were left alone).
     pub errors: Vec<String>,
-    /// Actions carried out by this process since it started, by kind.
+    /// Actions carried out by the replica that ran the pass, since it started, by kind.
     pub totals: BTreeMap<String, u64>,
 }
 
@@ -337,7 +340,37 @@ impl Reconciler {
         if let Ok(mut last) = self.last.lock() {
             *last = report.clone();
         }
+        // Every replica answers GET /api/reconcile with the leader's last pass.
+        match serde_json::to_string(&self.report()) {
+            Ok(body) => {
+                if let Err(e) = self
+                    .store
+                    .run(move |r| r.put_report(REPORT_NAME, &body))
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot store the reconciliation report");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot encode the reconciliation report"),
+        }
         Ok(report)
+    }
+
+    /// The leader's last pass: this process's own when it leads (time `null` until its
+    /// startup pass is over), else the copy the leader keeps in the registry.
+    pub(crate) async fn shared_report(&self, leading: bool) -> Result<serde_json::Value> {
+        if leading {
+            return serde_json::to_value(self.report()).map_err(super::store::internal);
+        }
+        if let Some(body) = self.store.run(|r| r.get_report(REPORT_NAME)).await? {
+            if let Ok(report) = serde_json::from_str(&body) {
+                return Ok(report);
+            }
+            tracing::warn!(
+                "the stored reconciliation report is unreadable; showing this replica's"
+            );
+        }
+        serde_json::to_value(self.report()).map_err(super::store::internal)
     }
 
     async fn provider_pass(

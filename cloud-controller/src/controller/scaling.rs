@@ -15,6 +15,7 @@ use super::definitions::Definitions;
 use super::failpoint::crash_point;
 use super::heartbeats::Heartbeats;
 use super::launch;
+use super::leadership::Leadership;
 use super::scaling_state::{MemberFacts, ScalingState};
 use super::store::{now_secs, Store};
 use super::topology::TopologyPublisher;
@@ -107,6 +108,8 @@ pub(crate) struct ScalingLoop {
     /// The autoscaler's tunables; each cluster's thresholds come from its autoscale policy.
     pub(crate) template: ScalingSettings,
     pub(crate) period: Duration,
+    /// Every start decided here is committed with the term's fence.
+    pub(crate) leadership: Arc<Leadership>,
 }
 
 impl ScalingLoop {
@@ -336,7 +339,11 @@ impl ScalingLoop {
             provider_type: provider_type.to_string(),
             tags: launch::member_tags(&member_id, &cluster.cluster_id),
         };
-        let member = self.store.run(move |r| r.insert_member(new_member)).await?;
+        let fence = self.leadership.acting()?;
+        let member = self
+            .store
+            .run(move |r| r.insert_member(Some(&fence), new_member))
+            .await?;
         drop(admitted);
         crash_point("after-member-commit");
         self.topology.member_state(&member).await;

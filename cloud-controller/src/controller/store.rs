@@ -15,6 +15,10 @@ impl Store {
         Store { registry }
     }
 
+    pub(crate) fn backend(&self) -> alto_registry::Backend {
+        self.registry.backend()
+    }
+
     /// Run registry code off the async threads (diesel is synchronous).
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T>
     where

@@ -1,6 +1,10 @@
 //! Topology events: each member's state change as it is committed, and the complete topology
 //! at start, every topology interval and on `initializer.CompleteTopologyRequestEvent`, so a
 //! late subscriber catches up.
+//!
+//! A member's state event the bus refused (the broker away) is announced again, with the
+//! member's state by then, every [`RETRY_INTERVAL`] until the bus takes it: its agent waits
+//! for it to take the next step of the handshake, so it must not be lost to an outage.
 
 use super::definitions::Definitions;
 use super::store::Store;
@@ -13,18 +17,29 @@ use messaging::events::{
     TopologyService,
 };
 use messaging::{Bus, Event, MemberState, Subscription};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// How often refused member state events are announced again.
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// Refused announcements remembered at most (beyond, the complete topology repairs).
+const MAX_UNSENT: usize = 100_000;
 
 pub(crate) struct TopologyPublisher {
     bus: Arc<dyn Bus>,
     definitions: Arc<Definitions>,
+    /// Members whose latest state event the bus refused.
+    unsent: Mutex<BTreeSet<String>>,
 }
 
 impl TopologyPublisher {
     pub(crate) fn new(bus: Arc<dyn Bus>, definitions: Arc<Definitions>) -> TopologyPublisher {
-        TopologyPublisher { bus, definitions }
+        TopologyPublisher {
+            bus,
+            definitions,
+            unsent: Mutex::new(BTreeSet::new()),
+        }
     }
 
     pub(crate) fn bus(&self) -> &Arc<dyn Bus> {
@@ -86,7 +101,42 @@ impl TopologyPublisher {
                 properties: BTreeMap::new(),
             }),
         };
-        self.publish(&event).await;
+        let sent = self.try_publish(&event).await;
+        if let Ok(mut unsent) = self.unsent.lock() {
+            if sent {
+                unsent.remove(&member.member_id);
+            } else if unsent.len() < MAX_UNSENT {
+                unsent.insert(member.member_id.clone());
+            }
+        }
+    }
+
+    /// Announce again what the bus refused, with each member's state as it is now.
+    async fn retry_unsent(&self, store: &Store) {
+        let ids: Vec<String> = match self.unsent.lock() {
+            Ok(mut unsent) => std::mem::take(&mut *unsent).into_iter().collect(),
+            Err(_) => return,
+        };
+        if ids.is_empty() {
+            return;
+        }
+        tracing::info!(
+            members = ids.len(),
+            "announcing member states the bus refused"
+        );
+        for id in ids {
+            let lookup = id.clone();
+            match store.run(move |r| r.get_member(&lookup)).await {
+                Ok(Some(m)) => self.member_state(&m).await,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(member = %id, error = %e, "cannot read a member to announce it again");
+                    if let Ok(mut unsent) = self.unsent.lock() {
+                        unsent.insert(id);
+                    }
+                }
+            }
+        }
     }
 
     async fn complete(&self, store: &Store) -> Result<CompleteTopologyEvent> {
@@ -151,8 +201,13 @@ impl TopologyPublisher {
         mut requests: Subscription,
     ) {
         let mut ticker = tokio::time::interval(interval);
+        let mut retry = tokio::time::interval(RETRY_INTERVAL);
         loop {
             tokio::select! {
+                _ = retry.tick() => {
+                    self.retry_unsent(&store).await;
+                    continue;
+                }
                 _ = ticker.tick() => {}
                 request = requests.next() => match request {
                     Some(d) => {

@@ -2,7 +2,6 @@
 //! the last reconciliation. A tenant sees only its own; another tenant's cluster is a 404,
 //! never a 403 — its existence is not theirs to know.
 
-use super::reconcile::ReconcileReport;
 use super::Controller;
 use crate::auth::Principal;
 use crate::error::{ControllerError, Result};
@@ -115,9 +114,10 @@ impl Controller {
     }
 
     /// The last reconciliation pass (platform admin).
-    pub async fn reconcile_report(&self, p: &Principal) -> Result<ReconcileReport> {
+    pub async fn reconcile_report(&self, p: &Principal) -> Result<serde_json::Value> {
         p.require_admin("reading the reconciliation report")?;
-        Ok(self.reconciler.report())
+        let leading = self.leadership.fence().is_some();
+        self.reconciler.shared_report(leading).await
     }
 
     /// The payload behind a payload-by-URL token, once.

@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod replicas;
+
 pub const ADMIN_PASSWORD: &str = "e2e-admin-pw";
 
 pub fn repo_root() -> PathBuf {
@@ -66,6 +68,8 @@ pub struct StartOptions {
     pub args: Vec<String>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
+    /// Run `alto serve` (a replica of a production installation) instead of `alto dev`.
+    pub serve: bool,
 }
 
 impl Alto {
@@ -76,7 +80,10 @@ impl Alto {
 
     pub fn start_with(data: &Path, database_url: Option<&str>, options: StartOptions) -> Alto {
         let mut cmd = Command::new(alto_bin());
-        cmd.arg("dev")
+        cmd.arg(if options.serve { "serve" } else { "dev" })
+            // A replica restarted on PostgreSQL waits for its previous process's lease to run
+            // out: a short lease keeps restarts quick (a test's own --leader-lease wins).
+            .env("ALTO_LEADER_LEASE", "3")
             .arg("--data")
             .arg(data)
             .arg("--conf")
@@ -101,7 +108,7 @@ impl Alto {
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
         }
-        let mut child = cmd.spawn().expect("spawn alto dev");
+        let mut child = cmd.spawn().expect("spawn alto");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -116,7 +123,7 @@ impl Alto {
             Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
-                panic!("alto dev did not print 'listening on URL' within 60 s");
+                panic!("alto did not print 'listening on URL' within 60 s");
             }
         };
         Alto {
@@ -142,6 +149,15 @@ impl Alto {
         let _ = self.child.kill();
         let _ = self.child.wait();
         panic!("alto did not exit within 20 s of SIGTERM");
+    }
+
+    /// Send a signal (`STOP`, `CONT`, ...) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
     }
 
     /// `kill -9`: no shutdown at all, as a crash or an OOM kill.
@@ -308,6 +324,28 @@ impl Api {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// A mock cloud's instances as its state file `DIR/mock-<provider>.json` holds them: instance
+/// id → the member id on its tag.
+pub fn cloud_instances(dir: &Path, provider: &str) -> std::collections::BTreeMap<String, String> {
+    let path = dir.join(format!("mock-{provider}.json"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Default::default();
+    };
+    let state: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    state["instances"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(id, i)| {
+                    let member = i["tags"]["altostratus:member-id"].as_str().unwrap_or("");
+                    (id.clone(), member.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The broker the tests use (`scripts/test.sh` starts it).
