@@ -689,5 +689,8 @@ impl Iaas for MockIaas {
     }
 }
 
+/// The protocol of a mock cloud shared by several controllers.
+pub mod wire;
+
 #[cfg(test)]
 mod tests;
