@@ -25,6 +25,10 @@
 //! - `mock.max.payload.bytes`: the user-data limit the mock declares (default none), provider
 //!   level; a larger payload is refused like a real cloud would.
 //!
+//! `mock.endpoint` (`http://ADDR`, provider level): the cloud is not simulated here but in the
+//! `alto mock-cloud` process at ADDR, shared by every controller replica as a real cloud is;
+//! [`remote::RemoteMock`] talks to it over HTTP (the protocol is in [`wire`]).
+//!
 //! The simulated agents' status events must not be lost while the broker is away: a failed
 //! publish of one is retried with bounded exponential backoff (up to
 //! [`STATUS_PUBLISH_PATIENCE`]); health stats are fire-and-forget, as an agent's are.
@@ -219,8 +223,12 @@ pub(crate) fn parse_prop<T: std::str::FromStr>(
 }
 
 impl MockIaas {
-    /// [`crate::DriverFactory`] for `mock`.
+    /// [`crate::DriverFactory`] for `mock`: the shared mock cloud at `mock.endpoint` when the
+    /// provider names one, else a simulated cloud in this process.
     pub fn factory(spec: &ProviderSpec, ctx: &DriverContext) -> Result<Arc<dyn Iaas>, IaasError> {
+        if spec.properties.contains_key(remote::ENDPOINT_PROPERTY) {
+            return Ok(Arc::new(remote::RemoteMock::new(spec, ctx)?));
+        }
         Ok(Arc::new(MockIaas::new(spec, ctx)?))
     }
 
@@ -689,6 +697,7 @@ impl Iaas for MockIaas {
     }
 }
 
+pub mod remote;
 /// The protocol of a mock cloud shared by several controllers.
 pub mod wire;
 

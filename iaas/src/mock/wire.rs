@@ -1,4 +1,4 @@
-//! The HTTP protocol between a `RemoteMock` (in each controller replica) and
+//! The HTTP protocol between a [`super::remote::RemoteMock`] (in each controller replica) and
 //! the `alto mock-cloud` process: routes, headers, bodies and how an [`IaasError`] crosses the
 //! wire. Both sides use these types, so they cannot drift apart.
 //!
