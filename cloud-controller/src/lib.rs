@@ -9,6 +9,7 @@ pub mod cli;
 pub mod controller;
 pub mod convert;
 pub mod error;
+pub mod mock_cloud;
 pub mod model;
 pub mod naming;
 pub mod payload;

@@ -72,6 +72,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the simulated cloud as its own process, one for all controller replicas.
+    ///
+    /// Replicas use it through a `mock` provider with the property `mock.endpoint`
+    /// (`http://ADDR`). Its instances are in DIR/mock-<type>.json; its simulated agents are on
+    /// the AMQP bus at --amqp-url (without it, on an in-process bus: no agent event reaches any
+    /// controller). `GET /calls` counts each replica's starts and terminations. Prints
+    /// `listening on http://ADDR` once bound (docs/CLOUDS.md).
+    MockCloud(cloud_controller::mock_cloud::MockCloudArgs),
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -312,6 +320,9 @@ async fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+        Command::MockCloud(args) => {
+            exit(cloud_controller::mock_cloud::run(args, shutdown_signal()).await)
         }
         Command::Client(command) => match cli::run(&cli.conn, command).await {
             Ok(()) => ExitCode::SUCCESS,

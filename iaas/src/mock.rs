@@ -14,11 +14,24 @@
 //! - `mock.fail.start`: make starts fail with this error class (`quota`, `capacity`,
 //!   `rate-limited`, `auth`, `invalid-request`, `transient`).
 //! - `mock.fail.start.times`: only the first N starts fail (default: all of them).
+//! - `mock.fail.start.ratio`: only this fraction (0..1) of starts fails, with the
+//!   `mock.fail.start` class (`transient` when only the ratio is given). The failures are
+//!   spread deterministically so that a test can count attempts: start number n (from 0, over
+//!   the life of the state file; a repeated start of a member with an instance does not count)
+//!   fails when floor((n+1)·r) > floor(n·r), so with 0.2 the 5th, 10th, ... start fails.
 //! - `mock.agent`: `false` to simulate an agent that never reports (default `true`).
 //! - `mock.agent.delay.ms`: delay of each simulated agent step (default 100).
 //! - `mock.stats.interval.secs`: health-stat period, provider level (default 15).
 //! - `mock.max.payload.bytes`: the user-data limit the mock declares (default none), provider
 //!   level; a larger payload is refused like a real cloud would.
+//!
+//! `mock.endpoint` (`http://ADDR`, provider level): the cloud is not simulated here but in the
+//! `alto mock-cloud` process at ADDR, shared by every controller replica as a real cloud is;
+//! [`remote::RemoteMock`] talks to it over HTTP (the protocol is in [`wire`]).
+//!
+//! The simulated agents' status events must not be lost while the broker is away: a failed
+//! publish of one is retried with bounded exponential backoff (up to
+//! [`STATUS_PUBLISH_PATIENCE`]); health stats are fire-and-forget, as an agent's are.
 //!
 //! Starts are idempotent, as a start with an EC2 ClientToken is: a start for a member that
 //! already has an instance (tag [`TAG_MEMBER_ID`]) returns that instance, without a second
@@ -28,7 +41,7 @@
 //! The simulated instances are kept in `<state_dir>/mock-<type>.json` so that, like a real
 //! cloud's, they outlive a restart of the controller. Its shape (tools read it, tests plant
 //! instances in it while the controller is stopped): `{"next_address": N,
-//! "injected_failures": N, "instances": {"<instance id>": {"instance_id", "member" (a
+//! "injected_failures": N, "starts": N, "instances": {"<instance id>": {"instance_id", "member" (a
 //! camelCase `MemberRef`), "tags", "private_ip", "public_ip", "payload", "agent",
 //! "agent_delay_ms"}}}`. Every change is written (write, then rename) before the call that made
 //! it returns; the file is written outside the state lock, newest state last.
@@ -40,6 +53,7 @@ use crate::types::{
     ProviderSpec, TAG_MEMBER_ID,
 };
 use async_trait::async_trait;
+use backon::{ExponentialBuilder, Retryable};
 use messaging::events::{InstanceStatusEvent, MemberHealthStatsEvent, MemberRef};
 use messaging::{Bus, Event, QueueKind, SubscriptionSpec};
 use serde::{Deserialize, Serialize};
@@ -147,6 +161,10 @@ impl MockInstance {
 struct MockState {
     next_address: u32,
     injected_failures: u64,
+    /// Starts that reached the failure decision (what `mock.fail.start.ratio` spreads over);
+    /// absent from state files written before it existed.
+    #[serde(default)]
+    starts: u64,
     instances: BTreeMap<String, MockInstance>,
     /// Changes since the driver was created (not persisted): orders the snapshots written to
     /// the state file.
@@ -205,8 +223,12 @@ pub(crate) fn parse_prop<T: std::str::FromStr>(
 }
 
 impl MockIaas {
-    /// [`crate::DriverFactory`] for `mock`.
+    /// [`crate::DriverFactory`] for `mock`: the shared mock cloud at `mock.endpoint` when the
+    /// provider names one, else a simulated cloud in this process.
     pub fn factory(spec: &ProviderSpec, ctx: &DriverContext) -> Result<Arc<dyn Iaas>, IaasError> {
+        if spec.properties.contains_key(remote::ENDPOINT_PROPERTY) {
+            return Ok(Arc::new(remote::RemoteMock::new(spec, ctx)?));
+        }
         Ok(Arc::new(MockIaas::new(spec, ctx)?))
     }
 
@@ -358,6 +380,36 @@ fn address(prefix: u8, n: u32) -> String {
     )
 }
 
+/// Whether start number `n` (from 0) is one of the fraction `ratio` that fails: the failures
+/// fall where the running count floor(n·ratio) goes up, evenly spread and reproducible.
+fn ratio_picks(n: u64, ratio: f64) -> bool {
+    ((n + 1) as f64 * ratio).floor() > (n as f64 * ratio).floor()
+}
+
+/// How long a simulated agent keeps trying to publish a status event the bus refused (a
+/// broker restart): a real agent's lifecycle report is not dropped on the first refusal.
+pub const STATUS_PUBLISH_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Publish a simulated agent's status event, retrying a refusal with bounded exponential
+/// backoff (jittered, so that many agents do not return to the broker at once).
+async fn publish_status(bus: &dyn Bus, event: &Event, member_id: &str) {
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(10))
+        .with_total_delay(Some(STATUS_PUBLISH_PATIENCE))
+        .without_max_times()
+        .with_jitter();
+    let published = (|| bus.publish(event))
+        .retry(policy)
+        .notify(|e: &messaging::BusError, delay| {
+            tracing::debug!(member = %member_id, error = %e, ?delay, "mock agent retrying a status event");
+        })
+        .await;
+    if let Err(e) = published {
+        tracing::warn!(member = %member_id, error = %e, "mock agent gave up on a status event");
+    }
+}
+
 /// The simulated agent's reaction to an event about one of our instances, if any.
 fn agent_reaction(
     event: &Event,
@@ -442,9 +494,7 @@ impl Iaas for MockIaas {
                     let bus = bus.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(Duration::from_millis(instance.agent_delay_ms)).await;
-                        if let Err(e) = bus.publish(&reply).await {
-                            tracing::warn!(member = %instance.member.member_id, error = %e, "mock agent could not publish");
-                        }
+                        publish_status(bus.as_ref(), &reply, &instance.member.member_id).await;
                     });
                 }
                 let _ = delivery.ack().await;
@@ -483,6 +533,7 @@ impl Iaas for MockIaas {
                         memory_consumption: memory,
                         requests_in_flight: rif,
                     });
+                    // Fire-and-forget: the next period brings a fresher one.
                     let _ = bus.publish(&event).await;
                 }
             }
@@ -520,8 +571,18 @@ impl Iaas for MockIaas {
         let agent: bool = parse_prop(t, &props, "mock.agent")?.unwrap_or(true);
         let agent_delay_ms: u64 = parse_prop(t, &props, "mock.agent.delay.ms")?.unwrap_or(100);
         let fail_times: Option<u64> = parse_prop(t, &props, "mock.fail.start.times")?;
+        let fail_ratio: Option<f64> = parse_prop(t, &props, "mock.fail.start.ratio")?;
+        if let Some(ratio) = fail_ratio.filter(|r| !(0.0..=1.0).contains(r)) {
+            return Err(IaasError::new(
+                t,
+                "read properties",
+                ErrorClass::InvalidRequest,
+                format!("property mock.fail.start.ratio must be within 0..1, not {ratio}"),
+            ));
+        }
         let fail_class = match props.get("mock.fail.start") {
-            None => None,
+            // A ratio alone makes the failures the kind a retry gets past.
+            None => fail_ratio.map(|_| ErrorClass::Transient),
             Some(name) => Some(ErrorClass::from_name(name).ok_or_else(|| {
                 IaasError::new(
                     t,
@@ -543,8 +604,11 @@ impl Iaas for MockIaas {
                 tracing::info!(provider = %t, member = %spec.member_id, instance = %existing.instance_id, "member already has an instance");
                 return Ok(Self::to_instance(existing));
             }
-            let fails =
-                fail_class.filter(|_| fail_times.is_none_or(|n| state.injected_failures < n));
+            let n = state.starts;
+            state.starts += 1;
+            let picked = fail_ratio.is_none_or(|r| ratio_picks(n, r));
+            let fails = fail_class
+                .filter(|_| picked && fail_times.is_none_or(|n| state.injected_failures < n));
             if let Some(class) = fails {
                 state.injected_failures += 1;
                 let error = IaasError::new(
@@ -632,6 +696,10 @@ impl Iaas for MockIaas {
         self.write(snapshot).await
     }
 }
+
+pub mod remote;
+/// The protocol of a mock cloud shared by several controllers.
+pub mod wire;
 
 #[cfg(test)]
 mod tests;

@@ -30,7 +30,7 @@ mod actuator;
 mod admission;
 mod cleanup;
 mod clouds;
-mod data_lock;
+pub(crate) mod data_lock;
 mod decisions;
 mod definitions;
 mod failpoint;

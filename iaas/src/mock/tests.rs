@@ -471,3 +471,139 @@ fn patterns_follow_their_mode() {
     assert_eq!(p(PatternMode::Stop).value_at(at(179)), Some(30.0));
     assert_eq!(p(PatternMode::Stop).value_at(at(180)), None);
 }
+
+#[test]
+fn a_ratio_picks_its_fraction_evenly() {
+    let picked: Vec<u64> = (0..20).filter(|&n| ratio_picks(n, 0.2)).collect();
+    assert_eq!(picked, [4, 9, 14, 19]);
+    assert_eq!((0..1000).filter(|&n| ratio_picks(n, 0.37)).count(), 370);
+    assert!(!(0..100).any(|n| ratio_picks(n, 0.0)));
+    assert!((0..100).all(|n| ratio_picks(n, 1.0)));
+}
+
+#[tokio::test]
+async fn a_fail_ratio_fails_that_share_of_starts_and_is_counted() {
+    let dir = temp_dir("ratio");
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let mock = MockIaas::new(
+        &provider(&[("mock.fail.start.ratio", "0.25")]),
+        &ctx(bus.clone(), Some(dir.clone())),
+    )
+    .unwrap();
+    let mut failed = Vec::new();
+    for i in 0..8 {
+        if let Err(e) = mock.start_instance(&instance_spec(&format!("m{i}"))).await {
+            // Only the ratio: the class a retry gets past.
+            assert_eq!(e.class, ErrorClass::Transient, "{e}");
+            failed.push(i);
+        }
+    }
+    assert_eq!(failed, [3, 7]);
+    // A repeated start of a member with an instance is no new start: it cannot fail.
+    for _ in 0..4 {
+        mock.start_instance(&instance_spec("m0")).await.unwrap();
+    }
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("mock-mock.json")).unwrap()).unwrap();
+    assert_eq!(state["injected_failures"], 2);
+    assert_eq!(state["starts"], 8);
+    assert_eq!(state["instances"].as_object().unwrap().len(), 6);
+
+    // With a class, the ratio's failures carry it; `times` still bounds them.
+    let mock = MockIaas::new(
+        &provider(&[
+            ("mock.fail.start.ratio", "0.5"),
+            ("mock.fail.start", "quota"),
+            ("mock.fail.start.times", "1"),
+        ]),
+        &ctx(bus.clone(), None),
+    )
+    .unwrap();
+    let outcomes: Vec<Option<ErrorClass>> = {
+        let mut v = Vec::new();
+        for i in 0..4 {
+            v.push(
+                mock.start_instance(&instance_spec(&format!("q{i}")))
+                    .await
+                    .err()
+                    .map(|e| e.class),
+            );
+        }
+        v
+    };
+    assert_eq!(outcomes, [None, Some(ErrorClass::Quota), None, None]);
+
+    let bad = MockIaas::new(
+        &provider(&[("mock.fail.start.ratio", "1.5")]),
+        &ctx(bus, None),
+    )
+    .unwrap();
+    let err = bad.start_instance(&instance_spec("m")).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::InvalidRequest);
+    assert!(err.message.contains("mock.fail.start.ratio"), "{err}");
+}
+
+/// A bus whose first `refusals` status publishes fail, as while a broker restarts.
+struct FlakyBus {
+    inner: InProcessBus,
+    refusals: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl Bus for FlakyBus {
+    async fn publish(&self, event: &Event) -> Result<(), messaging::BusError> {
+        let refuse = event.name().starts_with("Instance")
+            && self
+                .refusals
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if refuse {
+            return Err(messaging::BusError::Unavailable("broker away".into()));
+        }
+        self.inner.publish(event).await
+    }
+    async fn subscribe(
+        &self,
+        spec: SubscriptionSpec,
+    ) -> Result<messaging::Subscription, messaging::BusError> {
+        self.inner.subscribe(spec).await
+    }
+}
+
+#[tokio::test]
+async fn a_status_event_refused_by_the_bus_is_published_later() {
+    let inner = InProcessBus::new();
+    let mut status = inner
+        .subscribe(SubscriptionSpec::new("cc", &["instance.status.*"], QueueKind::Durable).unwrap())
+        .await
+        .unwrap();
+    let flaky = Arc::new(FlakyBus {
+        inner: inner.clone(),
+        refusals: std::sync::atomic::AtomicUsize::new(3),
+    });
+    let mock = MockIaas::new(
+        &provider(&[("mock.agent.delay.ms", "1")]),
+        &ctx(flaky.clone(), None),
+    )
+    .unwrap();
+    mock.initialize().await.unwrap();
+    mock.start_instance(&instance_spec("m1")).await.unwrap();
+    inner
+        .publish(&Event::InstanceCleanupMemberEvent(
+            InstanceCleanupMemberEvent {
+                member_id: "m1".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(20), status.next())
+        .await
+        .expect("the status event arrives after the refusals")
+        .unwrap();
+    assert_eq!(got.event.name(), "InstanceMaintenanceModeEvent");
+    assert_eq!(
+        flaky.refusals.load(Ordering::SeqCst),
+        0,
+        "all 3 refusals were retried"
+    );
+}
