@@ -17,9 +17,10 @@
 mod common;
 
 use common::replicas::*;
+use common::services::{OwnBroker, OwnPostgres};
 use common::*;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -94,6 +95,18 @@ const STEADY_CLOUD: &[(&str, &str)] = &[
     ("max.iaas.workers", "64"),
     ("max.starts.per.second", "40"),
 ];
+
+/// `base` with the `changes` replacing (or adding to) its properties.
+fn with<'a>(
+    base: &[(&'a str, &'a str)],
+    changes: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    base.iter()
+        .filter(|(k, _)| !changes.iter().any(|(c, _)| c == k))
+        .chain(changes)
+        .copied()
+        .collect()
+}
 
 fn subscribe(api: &Api, alias: &str) -> String {
     let (status, body) = api.post_json(
@@ -186,10 +199,11 @@ fn killing_the_leader_five_times_during_a_scale_up_loses_and_doubles_nothing() {
     let dir = temp_dir("replicas-kill");
     let prefix = queue_prefix("replicas-kill");
     let cloud = MockCloud::start(&dir.join("cloud"), &amqp_url(), &prefix);
+    // 15 starts a second: the scale-up lasts longer than the five kills.
     let conf = conf(
         &dir,
         &cloud.url,
-        STEADY_CLOUD,
+        &with(STEADY_CLOUD, &[("max.starts.per.second", "15")]),
         &[("p1", MEMBERS, MEMBERS, &[])],
     );
     let database = fresh_postgres_database("replicas_kill");
@@ -198,8 +212,9 @@ fn killing_the_leader_five_times_during_a_scale_up_loses_and_doubles_nothing() {
     let cluster_id = subscribe(&replicas.admin(), "big");
 
     let mut takeovers = Vec::new();
+    let mut during = 0;
     for kill in 0..KILLS {
-        // A random moment of the scale-up (200 starts at 40/s, 300 ms each, slowed by every
+        // A random moment of the scale-up (200 starts at 15/s, 300 ms each, slowed by every
         // takeover).
         std::thread::sleep(Duration::from_millis(300 + random_below(1200)));
         let (leader, current, _) = replicas.wait_leader(token - 1, 4 * LEASE);
@@ -207,6 +222,9 @@ fn killing_the_leader_five_times_during_a_scale_up_loses_and_doubles_nothing() {
             .values()
             .filter(|m| m.0 == "Active")
             .count();
+        if active < MEMBERS {
+            during += 1;
+        }
         let killed_at = Instant::now();
         replicas.kill9(leader);
         let (next, next_token, seen) = replicas.wait_leader(current, 2 * LEASE + LEASE / 2);
@@ -223,6 +241,10 @@ fn killing_the_leader_five_times_during_a_scale_up_loses_and_doubles_nothing() {
         token = next_token;
         replicas.start_again(leader);
     }
+    assert!(
+        during >= 3,
+        "only {during} of the kills came before the scale-up was over"
+    );
     let took = converge(&replicas, &cluster_id, MEMBERS, Duration::from_secs(120));
     let live = assert_no_orphan_or_duplicate(&replicas.admin(), &cloud, &cluster_id);
     assert_eq!(live, MEMBERS);
@@ -234,7 +256,7 @@ fn killing_the_leader_five_times_during_a_scale_up_loses_and_doubles_nothing() {
     let starts: u64 = cloud.calls().values().map(|c| c.start).sum();
     let max = takeovers.iter().copied().fold(0.0, f64::max);
     println!(
-        "replicas: {KILLS} leader kills survived; takeover median {:.2}s max {max:.2}s (lease {}s); converged {took:.1}s after the last; {MEMBERS} members, {} instances, 0 orphans, 0 duplicates; {starts} start calls",
+        "replicas: {KILLS} leader kills survived ({during} during the scale-up); takeover median {:.2}s max {max:.2}s (lease {}s); converged {took:.1}s after the last; {MEMBERS} members, {} instances, 0 orphans, 0 duplicates; {starts} start calls",
         median(&mut takeovers),
         LEASE.as_secs(),
         cloud.instances("mock").len()
@@ -248,12 +270,7 @@ fn a_leader_stopped_past_its_lease_makes_no_cloud_call_when_it_wakes() {
     let prefix = queue_prefix("replicas-stop");
     let cloud = MockCloud::start(&dir.join("cloud"), &amqp_url(), &prefix);
     // Slow starts (5/s): the leader has a backlog of starts waiting when it is stopped.
-    let slow: Vec<(&str, &str)> = STEADY_CLOUD
-        .iter()
-        .copied()
-        .filter(|(k, _)| *k != "max.starts.per.second")
-        .chain([("max.starts.per.second", "5")])
-        .collect();
+    let slow = with(STEADY_CLOUD, &[("max.starts.per.second", "5")]);
     let conf = conf(&dir, &cloud.url, &slow, &[("p1", MEMBERS, MEMBERS, &[])]);
     let database = fresh_postgres_database("replicas_stop");
     let replicas = Replicas::start(3, &dir, &conf, &database, &amqp_url(), &prefix, LEASE);
@@ -327,5 +344,249 @@ fn a_leader_stopped_past_its_lease_makes_no_cloud_call_when_it_wakes() {
         LEASE.as_secs(),
         seen.duration_since(stopped_at).as_secs_f64(),
         before.start
+    );
+}
+
+/// Two replicas and the mock cloud on a broker of the test's own, which is stopped and started
+/// again in the middle of a scale-up: every member still goes all the way to Active (the agents'
+/// status events and the controller's announcements wait out the outage), none is lost.
+#[test]
+fn rabbitmq_stopped_and_started_again_mid_run_loses_no_lifecycle_event() {
+    const MEMBERS: usize = 40;
+    let broker = OwnBroker::start("replicas");
+    let dir = temp_dir("replicas-broker");
+    let prefix = queue_prefix("replicas-broker");
+    let cloud = MockCloud::start(&dir.join("cloud"), &broker.url(), &prefix);
+    let conf = conf(
+        &dir,
+        &cloud.url,
+        &with(STEADY_CLOUD, &[("max.starts.per.second", "10")]),
+        &[("p1", MEMBERS, MEMBERS, &[])],
+    );
+    let database = fresh_postgres_database("replicas_broker");
+    let replicas = Replicas::start(2, &dir, &conf, &database, &broker.url(), &prefix, LEASE);
+    replicas.wait_leader(0, 4 * LEASE);
+    let cluster_id = subscribe(&replicas.admin(), "outage");
+    // Mid-way: some members Active, many still to start.
+    replicas.admin().wait_for(
+        &format!("/api/clusters/{cluster_id}"),
+        Duration::from_secs(60),
+        "5 Active members",
+        |s, b| s == 200 && member_states(b).iter().filter(|st| *st == "Active").count() >= 5,
+    );
+    let before = members(&replicas.admin(), &cluster_id);
+    broker.stop();
+    let stopped_at = Instant::now();
+    // The outage lasts at least 3 s, and while ten more starts go on at the cloud (which
+    // needs no broker): their agents' reports and our announcements must wait it out.
+    let at_stop = cloud.instances("mock").len();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cloud.instances("mock").len() < (at_stop + 10).min(MEMBERS)
+        || stopped_at.elapsed() < Duration::from_secs(3)
+    {
+        assert!(Instant::now() < deadline, "no starts during the outage");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started_during = cloud.instances("mock").len() - at_stop;
+    broker.start_again();
+    let outage = stopped_at.elapsed().as_secs_f64();
+    let took = converge(&replicas, &cluster_id, MEMBERS, Duration::from_secs(120));
+    let after = members(&replicas.admin(), &cluster_id);
+    let lost: Vec<_> = after.iter().filter(|(_, m)| m.0 == "Terminated").collect();
+    assert!(lost.is_empty(), "members lost to the outage: {lost:?}");
+    assert_eq!(after.len(), MEMBERS);
+    assert_no_orphan_or_duplicate(&replicas.admin(), &cloud, &cluster_id);
+    let active_before = before.values().filter(|m| m.0 == "Active").count();
+    println!(
+        "replicas: broker down {outage:.1}s with {active_before} of {MEMBERS} Active, {started_during} started meanwhile; all {MEMBERS} Active {took:.1}s after it came back; 0 lifecycle events lost"
+    );
+}
+
+/// Two replicas on a PostgreSQL of the test's own, restarted while clients read and a scale-up
+/// runs: every answer is a 200 or a retryable 503 (with Retry-After and the JSON error shape),
+/// both replicas answer again, and the cluster converges with no member doubled or lost.
+#[test]
+fn postgresql_restarted_under_load_gives_clients_only_retryable_errors() {
+    const MEMBERS: usize = 40;
+    let pg = OwnPostgres::start("replicas");
+    let dir = temp_dir("replicas-pg");
+    let prefix = queue_prefix("replicas-pg");
+    let cloud = MockCloud::start(&dir.join("cloud"), &amqp_url(), &prefix);
+    let conf = conf(
+        &dir,
+        &cloud.url,
+        &with(STEADY_CLOUD, &[("max.starts.per.second", "10")]),
+        &[("p1", MEMBERS, MEMBERS, &[])],
+    );
+    let replicas = Replicas::start(2, &dir, &conf, &pg.url("alto"), &amqp_url(), &prefix, LEASE);
+    replicas.wait_leader(0, 4 * LEASE);
+    let cluster_id = subscribe(&replicas.admin(), "dbdown");
+
+    // Readers on both replicas until told to stop: (status, Retry-After present, JSON body).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = replicas
+        .running()
+        .map(|(_, node)| {
+            let (url, stop, path) = (
+                node.url.clone(),
+                stop.clone(),
+                format!("/api/clusters/{cluster_id}"),
+            );
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::new();
+                let mut seen: BTreeMap<u16, usize> = BTreeMap::new();
+                let mut bad = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let response = client
+                        .get(format!("{url}{path}"))
+                        .basic_auth("admin", Some(ADMIN_PASSWORD))
+                        .timeout(Duration::from_secs(30))
+                        .send();
+                    let Ok(response) = response else {
+                        bad.push("no answer".to_string());
+                        continue;
+                    };
+                    let status = response.status().as_u16();
+                    let retry_after = response.headers().contains_key("retry-after");
+                    let body: Value = response.json().unwrap_or(Value::Null);
+                    *seen.entry(status).or_default() += 1;
+                    match status {
+                        200 => {}
+                        503 if retry_after && body["status"] == 503 => {}
+                        _ => bad.push(format!("{status} (Retry-After: {retry_after}) {body}")),
+                    }
+                }
+                (seen, bad)
+            })
+        })
+        .collect();
+    replicas.admin().wait_for(
+        &format!("/api/clusters/{cluster_id}"),
+        Duration::from_secs(60),
+        "5 Active members",
+        |s, b| s == 200 && member_states(b).iter().filter(|st| *st == "Active").count() >= 5,
+    );
+    pg.stop();
+    let stopped_at = Instant::now();
+    // Down long enough for the leader's lease to run out unrenewed.
+    while stopped_at.elapsed() < LEASE + LEASE / 2 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pg.start_again();
+    let outage = stopped_at.elapsed().as_secs_f64();
+    // Every replica reconnects: each answers 200 again.
+    for (_, node) in replicas.running() {
+        node.admin().wait_for(
+            "/api/clusters",
+            Duration::from_secs(30),
+            "a 200 after the restart",
+            |s, _| s == 200,
+        );
+    }
+    let took = converge(&replicas, &cluster_id, MEMBERS, Duration::from_secs(120));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut totals: BTreeMap<u16, usize> = BTreeMap::new();
+    for reader in readers {
+        let (seen, bad) = reader.join().expect("reader thread");
+        assert!(
+            bad.is_empty(),
+            "answers beyond 200 and a retryable 503: {bad:?}"
+        );
+        for (status, n) in seen {
+            *totals.entry(status).or_default() += n;
+        }
+    }
+    let after = members(&replicas.admin(), &cluster_id);
+    assert_eq!(
+        after.len(),
+        MEMBERS,
+        "a member row doubled or lost: {after:?}"
+    );
+    assert!(after.values().all(|m| m.0 == "Active"));
+    assert_no_orphan_or_duplicate(&replicas.admin(), &cloud, &cluster_id);
+    println!(
+        "replicas: PostgreSQL down {outage:.1}s under load: answers {totals:?}; both replicas back; {MEMBERS} Active {took:.1}s after the restart, 0 rows doubled"
+    );
+}
+
+/// A cloud failing one start in five (transient) and one partition out of quota: the cluster
+/// fills the other partition, never goes above its maximum, and the quota partition is backed
+/// off (its attempts stop).
+#[test]
+fn a_failing_cloud_and_a_partition_out_of_quota_converge_on_the_other_partition() {
+    const MAX: usize = 10;
+    let dir = temp_dir("replicas-faulty");
+    let prefix = queue_prefix("replicas-faulty");
+    let cloud = MockCloud::start(&dir.join("cloud"), &amqp_url(), &prefix);
+    let conf = conf(
+        &dir,
+        &cloud.url,
+        &with(STEADY_CLOUD, &[("mock.fail.start.ratio", "0.2")]),
+        &[
+            (
+                "p-quota",
+                5,
+                MAX,
+                &[("mock.fail.start", "quota"), ("mock.fail.start.ratio", "1")],
+            ),
+            ("p-ok", 5, MAX, &[]),
+        ],
+    );
+    let database = fresh_postgres_database("replicas_faulty");
+    let replicas = Replicas::start(2, &dir, &conf, &database, &amqp_url(), &prefix, LEASE);
+    replicas.wait_leader(0, 4 * LEASE);
+    let cluster_id = subscribe(&replicas.admin(), "faulty");
+    let started = Instant::now();
+    let mut highest_live = 0;
+    let converged = loop {
+        let now = members(&replicas.admin(), &cluster_id);
+        let live: Vec<_> = now.values().filter(|m| m.0 != "Terminated").collect();
+        highest_live = highest_live.max(live.iter().filter(|m| m.1 == "p-ok").count());
+        assert!(
+            live.iter().filter(|m| m.1 == "p-ok").count() <= MAX,
+            "p-ok above its maximum: {now:?}"
+        );
+        let active_ok = live
+            .iter()
+            .filter(|m| m.0 == "Active" && m.1 == "p-ok")
+            .count();
+        if active_ok == MAX && live.len() == MAX {
+            break started.elapsed().as_secs_f64();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no convergence on p-ok: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let attempts = |partition: &str| {
+        members(&replicas.admin(), &cluster_id)
+            .values()
+            .filter(|m| m.1 == partition)
+            .count()
+    };
+    let quota_attempts = attempts("p-quota");
+    let failed_ok = members(&replicas.admin(), &cluster_id)
+        .values()
+        .filter(|m| m.1 == "p-ok" && m.0 == "Terminated")
+        .count();
+    assert!(quota_attempts >= 1, "p-quota was never tried");
+    assert!(failed_ok >= 1, "the 20 % transient failures did not happen");
+    // Backed off: over the next evaluations (the scaling period is 2 s) nothing more is tried
+    // on the quota partition, and the cluster stays at its size.
+    let watch = Instant::now();
+    while watch.elapsed() < 3 * LEASE {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        attempts("p-quota"),
+        quota_attempts,
+        "p-quota was not backed off"
+    );
+    let live = assert_no_orphan_or_duplicate(&replicas.admin(), &cloud, &cluster_id);
+    assert_eq!(live, MAX);
+    println!(
+        "replicas: 20 % transient failures and a partition out of quota: {MAX} Active on p-ok in {converged:.1}s (never above {MAX}, at most {highest_live} live there); {quota_attempts} attempts on p-quota, none in the {}s after; {failed_ok} transient failures on p-ok",
+        (3 * LEASE).as_secs()
     );
 }

@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub mod replicas;
+pub mod services;
 
 pub const ADMIN_PASSWORD: &str = "e2e-admin-pw";
 

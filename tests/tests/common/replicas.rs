@@ -4,6 +4,12 @@
 use super::*;
 use std::collections::BTreeMap;
 
+/// The topic exchange of one test's installation: queue prefixes keep queues apart, but
+/// every queue bound to a shared exchange would see every test's events.
+pub fn exchange(prefix: &str) -> String {
+    format!("{prefix}events")
+}
+
 /// A running `alto mock-cloud` process.
 pub struct MockCloud {
     child: Child,
@@ -13,13 +19,14 @@ pub struct MockCloud {
 
 impl MockCloud {
     /// Start `alto mock-cloud` on a free port, its simulated agents on `amqp_url` under
-    /// `prefix`, its state in `data`.
+    /// `prefix` (queues and exchange: see [`exchange`]), its state in `data`.
     pub fn start(data: &Path, amqp_url: &str, prefix: &str) -> MockCloud {
         std::fs::create_dir_all(data).expect("mock cloud data dir");
         let mut child = Command::new(alto_bin())
             .args(["mock-cloud", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(["--amqp-url", amqp_url, "--amqp-queue-prefix", prefix])
+            .args(["--amqp-exchange", &exchange(prefix)])
             .env(
                 "ALTO_LOG",
                 std::env::var("ALTO_E2E_LOG").unwrap_or_else(|_| "warn".into()),
@@ -143,6 +150,8 @@ impl Replicas {
                         amqp_url.into(),
                         "--amqp-queue-prefix".into(),
                         prefix.into(),
+                        "--amqp-exchange".into(),
+                        exchange(prefix),
                         "--replica-id".into(),
                         format!("r{i}"),
                         "--leader-lease".into(),
