@@ -256,8 +256,14 @@ struct ServeArgs {
 const DEFAULT_CONF: &str = "./conf";
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ALTO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // lapin logs every broker error it hands us; the bus logs them with their context (and
+    // says whether it retries), so lapin's own lines stay off unless ALTO_LOG names it.
+    let mut directives = std::env::var("ALTO_LOG").unwrap_or_else(|_| "info".to_string());
+    if !directives.contains("lapin") {
+        directives.push_str(",lapin=off");
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,lapin=off"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -378,13 +384,15 @@ async fn run_server(
             config.connection_name = "alto cloud controller".into();
             let bus = messaging::AmqpBus::start(config);
             // Wait a little for the broker so that the first topology events are not lost to
-            // a connection race, but serve the API without it: it may come later.
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-            while !bus.is_connected().await && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            if !bus.is_connected().await {
-                tracing::warn!(broker = %messaging::amqp::redact_url(url), "broker not reachable yet; serving anyway and retrying");
+            // a connection race, but serve the API without it: it may come later. A broker
+            // that refuses us (credentials, virtual host) will not come later: stop here.
+            let redacted = messaging::amqp::redact_url(url);
+            match bus.wait_connected(std::time::Duration::from_secs(5)).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(broker = %redacted, "broker not reachable yet; serving anyway and retrying");
+                }
+                Err(e) => bail!("--amqp-url {redacted}: {e}"),
             }
             Arc::new(bus)
         }

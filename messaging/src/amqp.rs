@@ -135,6 +135,8 @@ struct Inner {
     /// Serializes consumer setup (subscribe and the supervisor both start consumers).
     setup: tokio::sync::Mutex<()>,
     closed: std::sync::atomic::AtomicBool,
+    /// The last connection attempt's refusal, when the broker refused us (not merely away).
+    refused: Mutex<Option<String>>,
 }
 
 /// The RabbitMQ bus. Cheap to clone; one connection per value created with [`AmqpBus::connect`].
@@ -154,6 +156,7 @@ impl AmqpBus {
             wake: Notify::new(),
             setup: tokio::sync::Mutex::new(()),
             closed: std::sync::atomic::AtomicBool::new(false),
+            refused: Mutex::new(None),
         });
         tokio::spawn(supervise(Arc::downgrade(&inner)));
         AmqpBus { inner }
@@ -174,6 +177,26 @@ impl AmqpBus {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(bus)
+    }
+
+    /// Wait up to `timeout` for the first connection: `Ok(true)` connected, `Ok(false)` not
+    /// yet (the broker is away: the supervisor keeps trying), `Err(Refused)` as soon as the
+    /// broker refuses us for a reason retrying will not fix (wrong credentials, an unknown
+    /// virtual host — `amqp://host:5672/` names the empty one —, no permission).
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<bool, BusError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.is_connected().await {
+                return Ok(true);
+            }
+            if let Some(reason) = self.inner.refused.lock().ok().and_then(|r| r.clone()) {
+                return Err(BusError::Refused(reason));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn is_connected(&self) -> bool {
@@ -301,10 +324,32 @@ async fn supervise(weak: std::sync::Weak<Inner>) {
             return;
         }
         if let Err(e) = connect_once(&this, generation + 1).await {
-            tracing::warn!(broker = %redact_url(&this.config.url), error = %e, "broker connection failed; retrying");
             let (min, max) = (this.config.reconnect_min, this.config.reconnect_max);
-            delay = Some(delay.map_or(min, |d| (d * 2).min(max)));
+            match refusal(&e) {
+                Some(reason) => {
+                    // Retrying soon will not help: ask again at the slowest pace, and let
+                    // whoever waits for the first connection give up with this reason.
+                    // The first refusal before any connection is the waiter's to report
+                    // (`wait_connected`); later ones are logged, at the slowest pace.
+                    let repeated = this
+                        .refused
+                        .lock()
+                        .map(|mut refused| refused.replace(reason.clone()).is_some())
+                        .unwrap_or(true);
+                    if repeated || generation > 0 {
+                        tracing::error!(broker = %redact_url(&this.config.url), reason = %reason, "the broker refused the connection");
+                    }
+                    delay = Some(max);
+                }
+                None => {
+                    tracing::warn!(broker = %redact_url(&this.config.url), error = %e, "broker connection failed; retrying");
+                    delay = Some(delay.map_or(min, |d| (d * 2).min(max)));
+                }
+            }
             continue;
+        }
+        if let Ok(mut refused) = this.refused.lock() {
+            *refused = None;
         }
         generation += 1;
         tracing::info!(broker = %redact_url(&this.config.url), generation, "connected to the broker");
@@ -343,6 +388,23 @@ async fn link_alive(inner: &Inner) -> bool {
                 && link.plain.status().connected()
         }
         None => false,
+    }
+}
+
+/// Why the broker refused us, when retrying will not fix it: wrong credentials
+/// (ACCESS_REFUSED), an unknown virtual host or no permission on it (NOT_ALLOWED).
+fn refusal(e: &lapin::Error) -> Option<String> {
+    use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => match amqp.kind() {
+            AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED)
+            | AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED) => {
+                Some(amqp.get_message().to_string())
+            }
+            _ => None,
+        },
+        lapin::ErrorKind::AuthProviderError(message) => Some(message.clone()),
+        _ => None,
     }
 }
 

@@ -16,6 +16,10 @@ pub enum BusError {
     /// The broker (or the in-process bus) is closed or unreachable.
     #[error("bus unavailable: {0}")]
     Unavailable(String),
+    /// The broker refused this client for a reason retrying will not fix (credentials, an
+    /// unknown virtual host, no permission on it).
+    #[error("the broker refused the connection: {0}")]
+    Refused(String),
     /// A publish was not confirmed by the broker.
     #[error("publish of {routing_key} not confirmed: {reason}")]
     NotConfirmed { routing_key: String, reason: String },

@@ -119,6 +119,13 @@ fn full_lifecycle(database_url: Option<String>, tag: &str) {
         assert!(m["instanceId"].as_str().is_some(), "{m}");
     }
     let member_ids: Vec<Value> = members.iter().map(|m| m["memberId"].clone()).collect();
+    // Its minimum Active, the cluster says so (within a scaling pass).
+    tenant_api.wait_for(
+        &path,
+        Duration::from_secs(10),
+        "cluster Active",
+        |s, body| s == 200 && body["status"] == "Active",
+    );
 
     // The CLI shows the members of the subscription.
     let listed = cli_ok(

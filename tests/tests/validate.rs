@@ -72,3 +72,28 @@ fn single_file_and_missing_path() {
     let (code, _) = validate(&repo_root().join("tests/fixtures/does-not-exist.xml"));
     assert_eq!(code, 1);
 }
+
+#[test]
+fn each_problem_once_and_the_summary_on_a_line_of_its_own() {
+    let out = Command::new(alto_bin())
+        .arg("validate")
+        .arg(repo_root().join("tests/fixtures/invalid"))
+        .output()
+        .expect("run alto validate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let unique: std::collections::BTreeSet<&str> = lines.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        lines.len(),
+        "a problem printed twice:\n{stdout}"
+    );
+    // Problems on stdout, one per line; the count alone on stderr's last line.
+    assert!(stdout.ends_with('\n'), "{stdout:?}");
+    assert_eq!(
+        stderr.lines().last(),
+        Some(format!("{} problem(s)", lines.len()).as_str()),
+        "{stderr:?}"
+    );
+}

@@ -93,8 +93,9 @@ pub enum RegistryError {
         #[source]
         source: messaging::IllegalTransition,
     },
-    /// A leader's action refused: its lease expired or another replica's term began.
-    #[error("replica {holder}: leadership term {token} is over; the action was not taken")]
+    /// A leader's action refused: its lease expired or another replica's term began (token 0:
+    /// the replica never led).
+    #[error("replica {holder} does not lead (its last term: {token}); the action was not taken")]
     Fenced { holder: String, token: i64 },
     /// A row holds something the code cannot read (bad JSON, unknown state name).
     #[error("corrupt registry row: {0}")]

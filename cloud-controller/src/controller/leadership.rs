@@ -56,6 +56,8 @@ pub(crate) struct Leadership {
     /// Shared with the drivers: the token they name on each call (0: not leading).
     caller: iaas::Caller,
     held: Mutex<Option<Held>>,
+    /// The token of this replica's latest term (0: it never led), for refusals.
+    last_token: std::sync::atomic::AtomicI64,
     /// The last lease read, for `GET /api/leader`.
     seen: Mutex<Option<Lease>>,
     term: watch::Sender<Option<Term>>,
@@ -72,6 +74,7 @@ impl Leadership {
             takeover_first,
             caller,
             held: Mutex::new(None),
+            last_token: std::sync::atomic::AtomicI64::new(0),
             seen: Mutex::new(None),
             term: watch::channel(None).0,
         }
@@ -91,7 +94,7 @@ impl Leadership {
         self.fence().ok_or_else(|| {
             ControllerError::Registry(RegistryError::Fenced {
                 holder: self.replica_id.clone(),
-                token: self.caller.token().try_into().unwrap_or(0),
+                token: self.last_token.load(Ordering::SeqCst),
             })
         })
     }
@@ -187,6 +190,7 @@ impl Leadership {
             self.caller
                 .fencing_token
                 .store(u64::try_from(fence.token).unwrap_or(0), Ordering::SeqCst);
+            self.last_token.store(fence.token, Ordering::SeqCst);
             if new_term {
                 tracing::info!(replica = %self.replica_id, fencing_token = fence.token, "this replica leads");
                 self.term.send_replace(Some(Term { token: fence.token }));

@@ -233,10 +233,9 @@ impl ScalingLoop {
             .iter()
             .filter(|m| m.state == MemberState::Active)
             .count() as u32;
-        if cluster.status == ClusterStatus::Created
-            && record.planned_actions().is_empty()
-            && active >= policy.min()
-        {
+        // Active once its minimum is: a scale-up planned on top (load, a dry run) does not
+        // keep a running cluster `Created`.
+        if cluster.status == ClusterStatus::Created && active >= policy.min() {
             let id = cluster.cluster_id.clone();
             self.store
                 .run(move |r| r.set_cluster_status(&id, ClusterStatus::Active))
