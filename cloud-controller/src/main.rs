@@ -177,6 +177,8 @@ struct ServerArgs {
         value_parser = ["act", "report"]
     )]
     reconcile: String,
+    #[command(flatten)]
+    scaling: ScalingArgs,
     /// This replica's name among replicas sharing one PostgreSQL registry (letters, digits,
     /// `.`, `_`, `:`, `-`; at most 128) [default: HOSTNAME:LISTEN-PORT].
     #[arg(long, env = "ALTO_REPLICA_ID", value_name = "ID")]
@@ -190,6 +192,63 @@ struct ServerArgs {
         value_name = "SECS"
     )]
     leader_lease: f64,
+}
+
+/// The autoscaler's tunables for every cluster whose autoscale policy does not set them in
+/// `<scaling>` (docs/AUTOSCALER.md).
+#[derive(Debug, Clone, Args)]
+struct ScalingArgs {
+    /// Seconds after a scale-up before the next scale-up.
+    #[arg(long, env = "ALTO_SCALE_UP_COOLDOWN", value_name = "SECS",
+          default_value_t = autoscaler::ScalingSettings::DEFAULT_SCALE_UP_COOLDOWN_SECONDS)]
+    scale_up_cooldown: f64,
+    /// Seconds after any scaling before a scale-down.
+    #[arg(long, env = "ALTO_SCALE_DOWN_COOLDOWN", value_name = "SECS",
+          default_value_t = autoscaler::ScalingSettings::DEFAULT_SCALE_DOWN_COOLDOWN_SECONDS)]
+    scale_down_cooldown: f64,
+    /// A scale-down goes only as low as the highest recommendation of this many seconds.
+    #[arg(long, env = "ALTO_SCALE_DOWN_STABILIZATION", value_name = "SECS",
+          default_value_t = autoscaler::ScalingSettings::DEFAULT_SCALE_DOWN_STABILIZATION_SECONDS)]
+    scale_down_stabilization: f64,
+    /// Seconds a started member may take to become Active before it is replaced.
+    #[arg(long, env = "ALTO_PENDING_TIMEOUT", value_name = "SECS",
+          default_value_t = autoscaler::ScalingSettings::DEFAULT_PENDING_TIMEOUT_SECONDS)]
+    pending_timeout: f64,
+    /// Most members one scale-up step adds per network partition.
+    #[arg(long, env = "ALTO_MAX_SCALE_UP_STEP", value_name = "N",
+          default_value_t = autoscaler::ScalingSettings::DEFAULT_MAX_SCALE_UP_STEP,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_scale_up_step: u32,
+    /// Seconds of health statistics each decision looks at.
+    #[arg(long, env = "ALTO_HEALTH_WINDOW", value_name = "SECS",
+          default_value_t = autoscaler::ScalingSettings::DEFAULT_WINDOW_SECONDS)]
+    health_window: f64,
+}
+
+impl ScalingArgs {
+    /// Into the autoscaler's settings, each value checked like its `<scaling>` counterpart.
+    fn apply(&self, settings: &mut autoscaler::ScalingSettings) -> anyhow::Result<()> {
+        let cooldown = |flag: &str, v: f64| {
+            if v.is_finite() && (0.0..=alto_config::scaling::MAX_SECONDS).contains(&v) {
+                Ok(v)
+            } else {
+                Err(anyhow::anyhow!(
+                    "--{flag} {v}: expected 0 to {} seconds",
+                    alto_config::scaling::MAX_SECONDS
+                ))
+            }
+        };
+        settings.scale_up_cooldown_seconds = cooldown("scale-up-cooldown", self.scale_up_cooldown)?;
+        settings.scale_down_cooldown_seconds =
+            cooldown("scale-down-cooldown", self.scale_down_cooldown)?;
+        settings.scale_down_stabilization_seconds =
+            cooldown("scale-down-stabilization", self.scale_down_stabilization)?;
+        settings.pending_timeout_seconds =
+            seconds("pending-timeout", self.pending_timeout)?.as_secs_f64();
+        settings.window_seconds = seconds("health-window", self.health_window)?.as_secs_f64();
+        settings.max_scale_up_step = self.max_scale_up_step;
+        Ok(())
+    }
 }
 
 /// The longest `--replica-id` (it names broker queues and appears in every log line).
@@ -414,6 +473,7 @@ async fn run_server(
     });
     opts.fault_timeout = seconds("fault-timeout", args.fault_timeout)?;
     opts.termination_timeout = seconds("termination-timeout", args.termination_timeout)?;
+    args.scaling.apply(&mut opts.scaling)?;
     opts.scaling.dry_run = args.autoscaler_dry_run;
     opts.reconcile_interval = seconds("reconcile-interval", args.reconcile_interval)?;
     opts.reconcile_mode = args

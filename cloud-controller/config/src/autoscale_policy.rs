@@ -1,5 +1,6 @@
 //! Autoscale policies: Stratos 4.0 `average` and 4.1-style `threshold` shapes.
 
+use crate::scaling::{self, ScalingOverrides};
 use crate::source::Element;
 use crate::{Ctx, Location};
 use serde::Serialize;
@@ -37,6 +38,8 @@ pub struct AutoscalePolicy {
     /// Our extension (`<dryRun>true</dryRun>`): the autoscaler decides and records for clusters
     /// of this policy but actuates nothing.
     pub dry_run: bool,
+    /// Our extension (`<scaling>`): the autoscaler's tunables for clusters of this policy.
+    pub scaling: ScalingOverrides,
     #[serde(skip)]
     pub location: Location,
 }
@@ -96,6 +99,7 @@ pub(crate) fn read(ctx: &mut Ctx<'_>, el: &Element) -> AutoscalePolicy {
         description: el.child_text("description"),
         load_thresholds,
         dry_run: dry_run(ctx, el),
+        scaling: scaling::read(ctx, el),
         location: ctx.loc(el),
     }
 }

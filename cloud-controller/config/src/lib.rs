@@ -18,6 +18,7 @@ mod cartridge;
 mod cloud_controller;
 mod deployment_policy;
 mod mock_iaas;
+pub mod scaling;
 pub mod source;
 mod validate;
 
@@ -30,6 +31,7 @@ pub use deployment_policy::{
 pub use mock_iaas::{
     HealthFactor, HealthPattern, MockCartridgePatterns, MockIaasConfig, PatternMode,
 };
+pub use scaling::ScalingOverrides;
 
 use serde::Serialize;
 use source::Element;

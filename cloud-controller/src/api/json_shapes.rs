@@ -161,6 +161,21 @@ pub fn autoscale_policy_to_xml(doc: &Value) -> Result<String, ConvertError> {
         }
         xml.close("loadThresholds");
     }
+    // Our extensions: `dryRun` and `scaling` (every key passed on as an element, so an
+    // unknown one is reported by the policy's validation with the others).
+    text_field(&mut xml, o, "dryRun", path)?;
+    if let Some(scaling) = o.get("scaling").filter(|v| !v.is_null()) {
+        let spath = format!("{path}.scaling");
+        let scaling = object(scaling, &spath)?;
+        xml.open("scaling", &[])?;
+        for key in scaling.keys() {
+            if !is_xml_name(key) {
+                return Err(format!("{spath}: {key:?} is not a setting name"));
+            }
+            text_field(&mut xml, scaling, key, &spath)?;
+        }
+        xml.close("scaling");
+    }
     xml.close("autoscalePolicy");
     Ok(xml.finish())
 }
@@ -557,6 +572,22 @@ mod tests {
             "{err}"
         );
         assert!(autoscale_policy_to_xml(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn autoscale_policy_extensions_dry_run_and_scaling() {
+        let xml = autoscale_policy_to_xml(&json!({
+            "id": "quick", "dryRun": true,
+            "scaling": {"scaleDownCooldownSeconds": 60, "maxScaleUpStep": 2}
+        }))
+        .unwrap();
+        let policy =
+            alto_config::parse_autoscale_policy(Path::new("body"), xml.as_bytes()).unwrap();
+        assert!(policy.dry_run);
+        assert_eq!(policy.scaling.scale_down_cooldown_seconds, Some(60.0));
+        assert_eq!(policy.scaling.max_scale_up_step, Some(2));
+        assert!(autoscale_policy_to_xml(&json!({"id": "x", "scaling": {"a b": 1}})).is_err());
+        assert!(autoscale_policy_to_xml(&json!({"id": "x", "scaling": [1]})).is_err());
     }
 
     #[test]

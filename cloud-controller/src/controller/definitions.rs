@@ -15,6 +15,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The live set of definitions (conf/ and deployed), owned here and read by every other part.
+/// What an autoscale policy sets for its clusters.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PolicySettings {
+    pub thresholds: autoscaler::LoadThresholds,
+    pub dry_run: bool,
+    pub scaling: alto_config::ScalingOverrides,
+}
+
 pub(crate) struct Definitions {
     config: RwLock<ConfigSet>,
 }
@@ -113,14 +121,20 @@ impl Definitions {
     }
 
     /// An autoscale policy's thresholds and dry-run flag (defaults when it is gone).
-    pub(crate) fn autoscale(&self, id: &str) -> (autoscaler::LoadThresholds, bool) {
+    /// The autoscale policy's thresholds, dry-run flag and tunables (`<scaling>`), as deployed
+    /// now: a redeployed policy applies from the next evaluation.
+    pub(crate) fn autoscale(&self, id: &str) -> PolicySettings {
         self.read()
             .ok()
             .and_then(|c| {
                 c.autoscale_policies
                     .iter()
                     .find(|p| p.id == id)
-                    .map(|p| (convert::autoscale_policy(p).load_thresholds, p.dry_run))
+                    .map(|p| PolicySettings {
+                        thresholds: convert::autoscale_policy(p).load_thresholds,
+                        dry_run: p.dry_run,
+                        scaling: p.scaling.clone(),
+                    })
             })
             .unwrap_or_default()
     }

@@ -163,12 +163,40 @@ impl ScalingLoop {
         Ok(())
     }
 
-    /// The autoscale policy's thresholds and the controller's tunables.
+    /// The controller's tunables, overridden by what the autoscale policy sets (its
+    /// thresholds, dry run and `<scaling>`), read afresh for every evaluation.
     fn settings(&self, autoscale_policy: &str) -> ScalingSettings {
-        let (thresholds, policy_dry_run) = self.definitions.autoscale(autoscale_policy);
+        let policy = self.definitions.autoscale(autoscale_policy);
         let mut settings = self.template.clone();
-        settings.thresholds = thresholds;
-        settings.dry_run |= policy_dry_run;
+        settings.thresholds = policy.thresholds;
+        settings.dry_run |= policy.dry_run;
+        let o = &policy.scaling;
+        let set = |slot: &mut f64, value: Option<f64>| {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        };
+        set(
+            &mut settings.scale_up_cooldown_seconds,
+            o.scale_up_cooldown_seconds,
+        );
+        set(
+            &mut settings.scale_down_cooldown_seconds,
+            o.scale_down_cooldown_seconds,
+        );
+        set(
+            &mut settings.scale_down_stabilization_seconds,
+            o.scale_down_stabilization_seconds,
+        );
+        set(
+            &mut settings.pending_timeout_seconds,
+            o.pending_timeout_seconds,
+        );
+        set(&mut settings.fault_timeout_seconds, o.fault_timeout_seconds);
+        set(&mut settings.window_seconds, o.window_seconds);
+        if let Some(step) = o.max_scale_up_step {
+            settings.max_scale_up_step = step;
+        }
         settings
     }
 
