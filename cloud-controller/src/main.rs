@@ -80,6 +80,10 @@ enum Command {
     /// controller). `GET /calls` counts each replica's starts and terminations. Prints
     /// `listening on http://ADDR` once bound (docs/CLOUDS.md).
     MockCloud(cloud_controller::mock_cloud::MockCloudArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    ///
+    /// e.g. `alto completions bash > /etc/bash_completion.d/alto`.
+    Completions { shell: clap_complete::Shell },
     #[command(flatten)]
     Client(cli::Command),
 }
@@ -388,6 +392,11 @@ async fn main() -> ExitCode {
         }
         Command::MockCloud(args) => {
             exit(cloud_controller::mock_cloud::run(args, shutdown_signal()).await)
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "alto", &mut std::io::stdout());
+            ExitCode::SUCCESS
         }
         Command::Client(command) => match cli::run(&cli.conn, command).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -751,6 +760,33 @@ mod tests {
             assert!(matches!(cli.command, Command::Client(_)), "{args:?}");
         }
         assert_eq!(parse(&[]).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn completions_cover_every_command() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "alto", &mut script);
+            let script = String::from_utf8(script).expect("utf-8");
+            for command in [
+                "subscribe-cartridge",
+                "watch",
+                "mock-cloud",
+                "completions",
+                "serve",
+            ] {
+                assert!(script.contains(command), "{shell}: no {command}");
+            }
+        }
+        assert!(matches!(
+            parse(&["completions", "bash"]).unwrap().command,
+            Command::Completions { .. }
+        ));
+        assert_eq!(parse(&["completions", "tcsh"]).unwrap_err().exit_code(), 2);
     }
 
     #[test]

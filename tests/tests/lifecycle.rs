@@ -137,6 +137,17 @@ fn full_lifecycle(database_url: Option<String>, tag: &str) {
     for id in &member_ids {
         assert!(listed.contains(id.as_str().unwrap_or("-")), "{listed}");
     }
+    // `alto watch` shows the same members and the latest decision (one frame here).
+    let watched = cli_ok(
+        &alto,
+        tenant_login,
+        "acme-pass-1",
+        &["watch", "shop", "--count", "1"],
+    );
+    for id in &member_ids {
+        assert!(watched.contains(id.as_str().unwrap_or("-")), "{watched}");
+    }
+    assert!(watched.contains("latest decision"), "{watched}");
 
     // Restart the process: every subscription and member is still there, still Active.
     let alto = alto.restart();

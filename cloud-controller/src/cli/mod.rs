@@ -6,11 +6,13 @@
 
 mod client;
 pub mod render;
+mod wait;
+pub mod watch;
 
 use client::Client;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use client::{CliError, ErrorBody};
 
@@ -86,6 +88,18 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         last: usize,
     },
+    /// Follow a subscription's cluster: its members and the autoscaler's latest decision,
+    /// redrawn in place.
+    Watch {
+        /// The subscription alias.
+        alias: String,
+        /// Seconds between two refreshes.
+        #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+        interval: f64,
+        /// Stop after this many refreshes (default: until interrupted).
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -159,9 +173,6 @@ pub struct WaitArgs {
     #[arg(long, default_value_t = 300, value_name = "SECS", requires = "wait")]
     pub timeout: u64,
 }
-
-/// Poll period of `--wait`.
-const POLL: Duration = Duration::from_millis(500);
 
 /// Run one client command; output goes to stdout, errors are returned for [`report`].
 pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
@@ -253,7 +264,8 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
             if args.wait.wait {
                 let cluster_id = render::field(&v, &["clusterId"]);
                 let min = v["minMembers"].as_u64().unwrap_or(1) as usize;
-                wait_for_active(&client, &cluster_id, min, args.wait.timeout, json_out).await?;
+                wait::wait_for_active(&client, &cluster_id, min, args.wait.timeout, json_out)
+                    .await?;
             }
         }
         Command::UnsubscribeCartridge(args) => {
@@ -269,7 +281,8 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
             });
             if args.wait.wait {
                 let cluster_id = render::field(&v, &["clusterId"]);
-                wait_for_terminated(&client, &cluster_id, args.wait.timeout, json_out).await?;
+                wait::wait_for_terminated(&client, &cluster_id, args.wait.timeout, json_out)
+                    .await?;
             }
         }
         Command::ListSubscribedCartridges => {
@@ -303,12 +316,24 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
             );
             output(json_out, &recent, || render::decisions(&recent).to_string());
         }
+        Command::Watch {
+            alias,
+            interval,
+            count,
+        } => {
+            if !(interval.is_finite() && (0.1..=3600.0).contains(&interval)) {
+                return Err(CliError::Other(format!(
+                    "--interval {interval}: expected 0.1 to 3600 seconds"
+                )));
+            }
+            watch::run(&client, &alias, Duration::from_secs_f64(interval), count).await?;
+        }
     }
     Ok(())
 }
 
 /// The cluster id of the caller's subscription `alias`.
-async fn cluster_of(client: &Client, alias: &str) -> Result<String, CliError> {
+pub(crate) async fn cluster_of(client: &Client, alias: &str) -> Result<String, CliError> {
     let subs = client.get(&["api", "subscriptions"]).await?;
     let sub = items(&subs)
         .into_iter()
@@ -360,101 +385,6 @@ async fn deploy(client: &Client, resource: &str, path: &Path) -> Result<Value, C
     client
         .post(&["api", resource], content_type_for(path), body)
         .await
-}
-
-/// A progress line: `1/2 members Active (Starting: 1)`.
-pub fn progress_line(cluster: &Value, state: &str, expected: usize) -> (usize, String) {
-    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
-    for m in items(&cluster["members"]) {
-        *counts.entry(render::field(m, &["state"])).or_default() += 1;
-    }
-    let reached = counts.remove(state).unwrap_or(0);
-    let mut line = format!("{reached}/{expected} members {state}");
-    if !counts.is_empty() {
-        let others: Vec<String> = counts.iter().map(|(s, n)| format!("{s}: {n}")).collect();
-        line.push_str(&format!(" ({})", others.join(", ")));
-    }
-    (reached, line)
-}
-
-fn progress(json_out: bool, line: &str) {
-    // With --json, stdout carries only JSON.
-    if json_out {
-        eprintln!("{line}");
-    } else {
-        println!("{line}");
-    }
-}
-
-async fn wait_for_active(
-    client: &Client,
-    cluster_id: &str,
-    min: usize,
-    timeout_secs: u64,
-    json_out: bool,
-) -> Result<(), CliError> {
-    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
-    let mut last = String::new();
-    loop {
-        match client.get(&["api", "clusters", cluster_id]).await {
-            Ok(cluster) => {
-                let (active, line) = progress_line(&cluster, "Active", min);
-                if line != last {
-                    progress(json_out, &line);
-                    last = line;
-                }
-                if active >= min {
-                    return Ok(());
-                }
-            }
-            // The cluster row may not be visible yet.
-            Err(CliError::Api { status: 404, .. }) => {}
-            Err(e) => return Err(e),
-        }
-        if Instant::now() >= deadline {
-            return Err(CliError::Other(format!(
-                "timed out after {timeout_secs} s waiting for {min} Active member(s) of {cluster_id} (last: {last})"
-            )));
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-async fn wait_for_terminated(
-    client: &Client,
-    cluster_id: &str,
-    timeout_secs: u64,
-    json_out: bool,
-) -> Result<(), CliError> {
-    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
-    let mut last = String::new();
-    loop {
-        match client.get(&["api", "clusters", cluster_id]).await {
-            Ok(cluster) => {
-                let total = items(&cluster["members"]).len();
-                let (terminated, line) = progress_line(&cluster, "Terminated", total);
-                if line != last {
-                    progress(json_out, &line);
-                    last = line;
-                }
-                if terminated == total {
-                    return Ok(());
-                }
-            }
-            // The cluster is gone: nothing is left running.
-            Err(CliError::Api { status: 404, .. }) => {
-                progress(json_out, "cluster removed");
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        }
-        if Instant::now() >= deadline {
-            return Err(CliError::Other(format!(
-                "timed out after {timeout_secs} s waiting for the members of {cluster_id} to terminate (last: {last})"
-            )));
-        }
-        tokio::time::sleep(POLL).await;
-    }
 }
 
 #[cfg(test)]

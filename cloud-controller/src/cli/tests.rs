@@ -1,4 +1,5 @@
 use super::client::decode;
+use super::wait::progress_line;
 use super::*;
 use clap::Parser;
 use reqwest::StatusCode;
@@ -554,4 +555,42 @@ fn policy_tables_read_both_policy_shapes() {
         row.contains("round-robin") && row.contains("p1 (1..3)") && row.contains("p2 (-..2)"),
         "{row}"
     );
+}
+
+#[test]
+fn a_watch_frame_shows_status_members_and_the_latest_decision() {
+    let cluster = json!({
+        "clusterId": "shop.php.domain", "status": "Active",
+        "members": [
+            {"memberId": "m-1", "state": "Active", "partitionId": "p1"},
+            {"memberId": "m-2", "state": "Terminated", "partitionId": "p1"}
+        ]
+    });
+    let decisions = json!([
+        {"reason": "below minimum: starting 2", "time": 1.0},
+        {"reason": "within thresholds (required 1, have 1)", "time": 2.0}
+    ]);
+    let frame = watch::frame(&cluster, &decisions);
+    assert!(
+        frame.starts_with("shop.php.domain  Active  (1 live members)"),
+        "{frame}"
+    );
+    assert!(frame.contains("m-1") && frame.contains("m-2"), "{frame}");
+    assert!(frame.contains("within thresholds"), "{frame}");
+    assert!(
+        !frame.contains("below minimum"),
+        "only the latest decision: {frame}"
+    );
+    assert!(watch::frame(&cluster, &json!([])).contains("no decision yet"));
+}
+
+#[test]
+fn watch_parses_its_interval_and_count() {
+    let cli =
+        TestCli::try_parse_from(["alto", "watch", "shop", "--interval", "0.5", "--count", "3"])
+            .expect("parses");
+    assert!(matches!(
+        cli.command,
+        Command::Watch { ref alias, interval, count: Some(3) } if alias == "shop" && interval == 0.5
+    ));
 }
