@@ -410,6 +410,17 @@ async fn publish_status(bus: &dyn Bus, event: &Event, member_id: &str) {
     }
 }
 
+/// What the mock cloud can do, in process or in its own process (`mock.max.payload.bytes`).
+pub(crate) fn capabilities(max_payload_bytes: Option<usize>) -> Capabilities {
+    Capabilities {
+        floating_ips: true,
+        key_pairs: false,
+        volumes: false,
+        security_groups: false,
+        max_payload_bytes,
+    }
+}
+
 /// The simulated agent's reaction to an event about one of our instances, if any.
 fn agent_reaction(
     event: &Event,
@@ -448,13 +459,7 @@ impl Iaas for MockIaas {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            floating_ips: true,
-            key_pairs: false,
-            volumes: false,
-            security_groups: false,
-            max_payload_bytes: self.max_payload_bytes,
-        }
+        capabilities(self.max_payload_bytes)
     }
 
     async fn initialize(&self) -> Result<(), IaasError> {

@@ -53,23 +53,8 @@ fn conf(dir: &Path, min: usize, slow_terminate_ms: u64) -> PathBuf {
             )
         ),
     );
-    write(
-        "cartridge.xml",
-        r#"<cartridge type="web" host="web.example.org" provider="apache" version="1" multiTenant="false">
-  <displayName>web</displayName><description>crash tests</description>
-  <iaasProvider type="mock"><imageId>img</imageId></iaasProvider>
-  <iaasProvider type="slowterm"><imageId>img</imageId></iaasProvider>
-  <portMapping><http port="80" proxyPort="8280"/></portMapping>
-</cartridge>"#
-            .into(),
-    );
-    write(
-        "autoscale.xml",
-        r#"<autoscalePolicy id="steady"><loadThresholds>
-  <requestsInFlight><threshold value="1000000"/></requestsInFlight>
-</loadThresholds></autoscalePolicy>"#
-            .into(),
-    );
+    write("cartridge.xml", web_cartridge(&["mock", "slowterm"]));
+    write("autoscale.xml", STEADY_POLICY.into());
     for (id, provider, min) in [
         ("big", "mock", min),
         ("one", "mock", 1),

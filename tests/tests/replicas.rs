@@ -48,22 +48,8 @@ fn conf(
             remote_mock_provider("mock", endpoint, provider)
         ),
     );
-    write(
-        "cartridge.xml",
-        r#"<cartridge type="web" host="web.example.org" provider="apache" version="1" multiTenant="false">
-  <displayName>web</displayName><description>replica tests</description>
-  <iaasProvider type="mock"><imageId>img</imageId></iaasProvider>
-  <portMapping><http port="80" proxyPort="8280"/></portMapping>
-</cartridge>"#
-            .into(),
-    );
-    write(
-        "autoscale.xml",
-        r#"<autoscalePolicy id="steady"><loadThresholds>
-  <requestsInFlight><threshold value="1000000"/></requestsInFlight>
-</loadThresholds></autoscalePolicy>"#
-            .into(),
-    );
+    write("cartridge.xml", web_cartridge(&["mock"]));
+    write("autoscale.xml", STEADY_POLICY.into());
     let partitions: String = partitions
         .iter()
         .map(|(id, min, max, props)| {

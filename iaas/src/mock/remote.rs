@@ -220,13 +220,7 @@ impl Iaas for RemoteMock {
 
     fn capabilities(&self) -> Capabilities {
         // The in-process mock's, which the server runs.
-        Capabilities {
-            floating_ips: true,
-            key_pairs: false,
-            volumes: false,
-            security_groups: false,
-            max_payload_bytes: self.max_payload_bytes,
-        }
+        super::capabilities(self.max_payload_bytes)
     }
 
     async fn initialize(&self) -> Result<(), IaasError> {

@@ -349,6 +349,26 @@ pub fn cloud_instances(dir: &Path, provider: &str) -> std::collections::BTreeMap
         .unwrap_or_default()
 }
 
+/// A cartridge `web` on the given provider types (tests that write a conf of their own).
+pub fn web_cartridge(providers: &[&str]) -> String {
+    let providers: String = providers
+        .iter()
+        .map(|t| format!(r#"<iaasProvider type="{t}"><imageId>img</imageId></iaasProvider>"#))
+        .collect();
+    format!(
+        r#"<cartridge type="web" host="web.example.org" provider="apache" version="1" multiTenant="false">
+  <displayName>web</displayName><description>e2e tests</description>
+  {providers}
+  <portMapping><http port="80" proxyPort="8280"/></portMapping>
+</cartridge>"#
+    )
+}
+
+/// An autoscale policy `steady` that never scales on load: only the minimum counts.
+pub const STEADY_POLICY: &str = r#"<autoscalePolicy id="steady"><loadThresholds>
+  <requestsInFlight><threshold value="1000000"/></requestsInFlight>
+</loadThresholds></autoscalePolicy>"#;
+
 /// The broker the tests use (`scripts/test.sh` starts it).
 pub fn amqp_url() -> String {
     std::env::var("ALTO_TEST_AMQP_URL")
