@@ -108,22 +108,8 @@ fn members(api: &Api, cluster_id: &str) -> Vec<(String, String, String, String)>
         .collect()
 }
 
-/// Wait until the cluster has `n` Active members and nothing else live; returns the seconds
-/// it took.
 fn converge(api: &Api, cluster_id: &str, n: usize, within: Duration) -> f64 {
-    let started = Instant::now();
-    api.wait_for(
-        &format!("/api/clusters/{cluster_id}"),
-        within,
-        &format!("{n} Active members"),
-        |s, b| {
-            let states = member_states(b);
-            s == 200
-                && states.iter().filter(|st| *st == "Active").count() == n
-                && states.iter().all(|st| st == "Active" || st == "Terminated")
-        },
-    );
-    started.elapsed().as_secs_f64()
+    api.wait_converged(cluster_id, n, within)
 }
 
 /// Registry and cloud agree: every live member has exactly one instance, which is its

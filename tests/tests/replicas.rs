@@ -121,21 +121,8 @@ fn members(api: &Api, cluster_id: &str) -> BTreeMap<String, (String, String, Str
         .collect()
 }
 
-/// Wait until the cluster has `n` Active members and nothing else live.
 fn converge(replicas: &Replicas, cluster_id: &str, n: usize, within: Duration) -> f64 {
-    let started = Instant::now();
-    replicas.admin().wait_for(
-        &format!("/api/clusters/{cluster_id}"),
-        within,
-        &format!("{n} Active members"),
-        |s, b| {
-            let states = member_states(b);
-            s == 200
-                && states.iter().filter(|st| *st == "Active").count() == n
-                && states.iter().all(|st| st == "Active" || st == "Terminated")
-        },
-    );
-    started.elapsed().as_secs_f64()
+    replicas.admin().wait_converged(cluster_id, n, within)
 }
 
 /// Registry and cloud agree: every live member runs on exactly one instance, its recorded

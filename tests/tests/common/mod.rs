@@ -295,6 +295,24 @@ impl Api {
     }
 
     /// Wait until the caller has no subscription left (an unsubscribe finished).
+    /// Wait until the cluster has `n` Active members and nothing else live; returns the
+    /// seconds it took.
+    pub fn wait_converged(&self, cluster_id: &str, n: usize, within: Duration) -> f64 {
+        let started = Instant::now();
+        self.wait_for(
+            &format!("/api/clusters/{cluster_id}"),
+            within,
+            &format!("{n} Active members"),
+            |s, b| {
+                let states = member_states(b);
+                s == 200
+                    && states.iter().filter(|st| *st == "Active").count() == n
+                    && states.iter().all(|st| st == "Active" || st == "Terminated")
+            },
+        );
+        started.elapsed().as_secs_f64()
+    }
+
     pub fn wait_no_subscriptions(&self, timeout: Duration) {
         self.wait_for(
             "/api/subscriptions",
