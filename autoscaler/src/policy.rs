@@ -36,10 +36,14 @@ pub struct NetworkPartition {
 impl NetworkPartition {
     /// The network partition's minimum: every partition keeps its own minimum.
     pub fn min(&self) -> u32 {
-        self.partitions.iter().map(|p| p.min).sum()
+        self.partitions
+            .iter()
+            .fold(0, |n, p| n.saturating_add(p.min))
     }
     pub fn max(&self) -> u32 {
-        self.partitions.iter().map(|p| p.max).sum()
+        self.partitions
+            .iter()
+            .fold(0, |n, p| n.saturating_add(p.max))
     }
 }
 
@@ -55,8 +59,14 @@ impl DeploymentPolicy {
     pub fn min(&self) -> u32 {
         self.network_partitions
             .iter()
-            .map(NetworkPartition::min)
-            .sum()
+            .fold(0, |n, np| n.saturating_add(np.min()))
+    }
+
+    /// The cluster's maximum member count (sums saturate: a policy may say 4294967295).
+    pub fn max(&self) -> u32 {
+        self.network_partitions
+            .iter()
+            .fold(0, |n, np| n.saturating_add(np.max()))
     }
 }
 

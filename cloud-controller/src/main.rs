@@ -183,6 +183,17 @@ struct ServerArgs {
     reconcile: String,
     #[command(flatten)]
     scaling: ScalingArgs,
+    /// The most members a cluster may have: a deployment policy allowing more is refused (400).
+    #[arg(long, env = "ALTO_MAX_MEMBERS_PER_CLUSTER", value_name = "N",
+          default_value_t = cloud_controller::controller::DEFAULT_MAX_MEMBERS_PER_CLUSTER,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_members_per_cluster: u32,
+    /// The most members a tenant's clusters may allow together (their policies' maximum): a
+    /// subscription beyond it is refused (409).
+    #[arg(long, env = "ALTO_MAX_MEMBERS_PER_TENANT", value_name = "N",
+          default_value_t = cloud_controller::controller::DEFAULT_MAX_MEMBERS_PER_TENANT,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_members_per_tenant: u32,
     /// This replica's name among replicas sharing one PostgreSQL registry (letters, digits,
     /// `.`, `_`, `:`, `-`; at most 128) [default: HOSTNAME:LISTEN-PORT].
     #[arg(long, env = "ALTO_REPLICA_ID", value_name = "ID")]
@@ -483,6 +494,8 @@ async fn run_server(
     opts.fault_timeout = seconds("fault-timeout", args.fault_timeout)?;
     opts.termination_timeout = seconds("termination-timeout", args.termination_timeout)?;
     args.scaling.apply(&mut opts.scaling)?;
+    opts.max_members_per_cluster = args.max_members_per_cluster;
+    opts.max_members_per_tenant = args.max_members_per_tenant;
     opts.scaling.dry_run = args.autoscaler_dry_run;
     opts.reconcile_interval = seconds("reconcile-interval", args.reconcile_interval)?;
     opts.reconcile_mode = args

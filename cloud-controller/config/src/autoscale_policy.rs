@@ -2,7 +2,7 @@
 
 use crate::scaling::{self, ScalingOverrides};
 use crate::source::Element;
-use crate::{Ctx, Location};
+use crate::{Ctx, Location, NameRule};
 use serde::Serialize;
 
 /// Thresholds of one metric. `threshold` is the normalized upper limit: the 4.1 `threshold`
@@ -94,7 +94,7 @@ pub(crate) fn read(ctx: &mut Ctx<'_>, el: &Element) -> AutoscalePolicy {
         load_thresholds.load_average = lt.child("loadAverage").map(|e| thresholds(ctx, e));
     }
     AutoscalePolicy {
-        id: ctx.required_attr(el, "id"),
+        id: ctx.required_name(el, "id", NameRule::Identifier),
         display_name: el.child_text("displayName"),
         description: el.child_text("description"),
         load_thresholds,

@@ -1,7 +1,7 @@
 //! Cartridge definitions in the `cartridges.xsd` shape (one `<cartridge>` or a `<cartridges>` list).
 
 use crate::source::Element;
-use crate::{Ctx, Location, Property};
+use crate::{Ctx, Location, NameRule, Property};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -186,7 +186,7 @@ fn one(ctx: &mut Ctx<'_>, el: &Element) -> Cartridge {
         ctx.problem(el, "<cartridge> requires at least one <iaasProvider>");
     }
     Cartridge {
-        cartridge_type: ctx.required_attr(el, "type"),
+        cartridge_type: ctx.required_name(el, "type", NameRule::DnsLabel),
         host: ctx.required_attr(el, "host"),
         provider: el.attr("provider").map(str::to_string),
         version: el.attr("version").map(str::to_string),

@@ -2,7 +2,7 @@
 //! `partitions` files.
 
 use crate::source::Element;
-use crate::{Ctx, Location, Property};
+use crate::{Ctx, Location, NameRule, Property};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -46,7 +46,7 @@ pub struct DeploymentPolicy {
 
 fn partition(ctx: &mut Ctx<'_>, el: &Element) -> PartitionConfig {
     PartitionConfig {
-        id: ctx.required_attr(el, "id"),
+        id: ctx.required_name(el, "id", NameRule::Identifier),
         provider: el.child_text("provider"),
         properties: ctx.properties(el),
         min: ctx.child_number(el, &["min", "partitionMin"]),
@@ -70,7 +70,7 @@ pub(crate) fn read(ctx: &mut Ctx<'_>, el: &Element) -> DeploymentPolicy {
             },
         };
         groups.push(PartitionGroup {
-            id: ctx.required_attr(g, "id"),
+            id: ctx.required_name(g, "id", NameRule::Identifier),
             algorithm,
             partitions: g
                 .children_named("partition")
@@ -80,7 +80,7 @@ pub(crate) fn read(ctx: &mut Ctx<'_>, el: &Element) -> DeploymentPolicy {
         });
     }
     DeploymentPolicy {
-        id: ctx.required_attr(el, "id"),
+        id: ctx.required_name(el, "id", NameRule::Identifier),
         partition_groups: groups,
         location: ctx.loc(el),
     }

@@ -139,6 +139,18 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A required attribute naming something (`id`, `type`): also checked against `rule`, so
+    /// that what it becomes part of (cluster ids, host names, queue names) stays valid.
+    pub fn required_name(&mut self, el: &Element, attr: &str, rule: NameRule) -> String {
+        let value = self.required_attr(el, attr);
+        if !value.is_empty() {
+            if let Err(why) = rule.check(&value) {
+                self.problem(el, format!("<{}> {attr} {value:?}: {why}", el.name));
+            }
+        }
+        value
+    }
+
     pub fn required_child(&mut self, el: &Element, name: &str) -> String {
         match el.child_text(name) {
             Some(v) => v,
@@ -497,12 +509,51 @@ fn load_file(file: &Path, set: &mut ConfigSet, problems: &mut Vec<Problem>, in_d
     }
 }
 
+/// What a name may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRule {
+    /// Part of host names and cluster ids (a cartridge type): one DNS label, 1 to 63 ASCII
+    /// letters, digits and inner `-`.
+    DnsLabel,
+    /// An identifier that is never part of a host name (policy, partition and group ids): 1 to
+    /// 128 ASCII letters, digits, `.`, `_`, `-`.
+    Identifier,
+}
+
+/// The longest DNS label (RFC 1035).
+pub const MAX_LABEL: usize = 63;
+/// The longest identifier.
+pub const MAX_IDENTIFIER: usize = 128;
+
+impl NameRule {
+    pub fn check(self, name: &str) -> Result<(), String> {
+        let (max, ok): (usize, fn(char) -> bool) = match self {
+            NameRule::DnsLabel => (MAX_LABEL, |c| c.is_ascii_alphanumeric() || c == '-'),
+            NameRule::Identifier => (MAX_IDENTIFIER, |c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+            }),
+        };
+        if name.len() > max {
+            return Err(format!("longer than {max} characters"));
+        }
+        if let Some(c) = name.chars().find(|c| !ok(*c)) {
+            return Err(format!("character {c:?} is not allowed"));
+        }
+        if self == NameRule::DnsLabel && (name.starts_with('-') || name.ends_with('-')) {
+            return Err("must not begin or end with '-'".into());
+        }
+        Ok(())
+    }
+}
+
 /// Stratos' alias pattern `([a-z0-9]+([-][a-z0-9])*)+` over the whole alias: lower-case letters
 /// and digits, where a `-` must sit between two of them.
+/// An alias is also one DNS label of its host name: at most [`MAX_LABEL`] characters.
 pub fn is_valid_alias(alias: &str) -> bool {
     let bytes = alias.as_bytes();
     let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     !bytes.is_empty()
+        && bytes.len() <= MAX_LABEL
         && bytes.iter().all(|b| alnum(b) || *b == b'-')
         && bytes.first().is_some_and(alnum)
         && bytes.last().is_some_and(alnum)

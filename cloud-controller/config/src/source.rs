@@ -146,6 +146,9 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     Some(value[..value.find(quote)?].to_string())
 }
 
+/// The deepest nesting of elements a document may have.
+pub const MAX_DEPTH: usize = 256;
+
 /// Parse decoded text into its root element; a syntax error becomes one positioned problem.
 pub fn parse(origin: &Path, text: &str) -> Result<Element, Problem> {
     let index = LineIndex::new(text);
@@ -181,6 +184,14 @@ pub fn parse(origin: &Path, text: &str) -> Result<Element, Problem> {
         };
         match event {
             Event::Start(start) => {
+                // Configuration documents are a few levels deep; a document thousands of levels
+                // deep is an attack on whatever walks the tree (recursion, drop), not a config.
+                if stack.len() >= MAX_DEPTH {
+                    return Err(at(
+                        before,
+                        format!("malformed XML: elements nested deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
                 let element =
                     new_element(&start, before, &index, &reader).map_err(|m| at(before, m))?;
                 stack.push(element);

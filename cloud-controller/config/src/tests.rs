@@ -82,6 +82,29 @@ fn malformed_xml_gives_one_positioned_problem() {
 }
 
 #[test]
+fn nesting_beyond_the_limit_is_a_positioned_problem_not_a_stack_overflow() {
+    // 100,000 levels (about 700 KB): what overflowed a worker's stack before the limit.
+    let deep = format!(
+        "<autoscalePolicy id=\"x\">\n{}{}</autoscalePolicy>",
+        "<a>".repeat(100_000),
+        "</a>".repeat(100_000)
+    );
+    let problems = doc(&deep).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let p = &problems[0];
+    assert!(p.message.contains("nested deeper than 256"), "{p}");
+    // The element that crossed the limit: line 2, after 255 `<a>` of three characters.
+    assert_eq!((p.location.line, p.location.col), (2, 255 * 3 + 1), "{p}");
+    // At the limit itself the document parses (and is reported on its merits).
+    let at_limit = format!(
+        "<autoscalePolicy id=\"x\">{}{}</autoscalePolicy>",
+        "<a>".repeat(crate::source::MAX_DEPTH - 1),
+        "</a>".repeat(crate::source::MAX_DEPTH - 1)
+    );
+    assert!(doc(&at_limit).is_ok());
+}
+
+#[test]
 fn iso_8859_1_is_decoded() {
     let mut bytes = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<cartridge type=\"php\" host=\"h\"><displayName>Caf".to_vec();
     bytes.push(0xE9); // 'é' in Latin-1, invalid as UTF-8
@@ -428,5 +451,43 @@ fn cartridge_persistence_is_read_with_positions_for_problems() {
             .starts_with("c.xml:2:30: <volume> size"),
         "{}",
         problems[0]
+    );
+}
+
+#[test]
+fn names_keep_cluster_ids_and_host_names_valid() {
+    use crate::NameRule::{DnsLabel, Identifier};
+    assert!(DnsLabel.check("php").is_ok());
+    assert!(DnsLabel.check("wso2-is").is_ok());
+    assert!(DnsLabel.check(&"a".repeat(63)).is_ok());
+    for bad in ["-php", "php-", "ph_p", "ph.p", "p p", &"a".repeat(64)] {
+        assert!(DnsLabel.check(bad).is_err(), "{bad:?}");
+    }
+    assert!(Identifier.check("economyPolicy").is_ok());
+    assert!(Identifier.check("deployment-policy_1.v2").is_ok());
+    for bad in ["a b", "a/b", "a\u{e9}", &"x".repeat(129)] {
+        assert!(Identifier.check(bad).is_err(), "{bad:?}");
+    }
+    assert!(crate::is_valid_alias(&"a".repeat(63)));
+    assert!(!crate::is_valid_alias(&"a".repeat(64)));
+    assert!(!crate::is_valid_alias(&"a".repeat(10_000)));
+
+    let long = "p".repeat(64);
+    let problems = doc(&format!(
+        "<cartridge type=\"{long}\" host=\"h\" provider=\"p\" version=\"1\">\n\
+         <displayName>d</displayName><description>d</description></cartridge>"
+    ))
+    .unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.location.line == 1 && p.message.contains("longer than 63")),
+        "{problems:?}"
+    );
+    let problems =
+        doc("<autoscalePolicy id=\"has space\"><loadThresholds/></autoscalePolicy>").unwrap_err();
+    assert!(
+        problems[0].message.contains("character ' ' is not allowed"),
+        "{problems:?}"
     );
 }

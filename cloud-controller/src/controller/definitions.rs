@@ -447,6 +447,7 @@ impl Controller {
             let resolved =
                 convert::deployment_policy(&config, &policy).map_err(ControllerError::invalid)?;
             self.clouds.check(&resolved)?;
+            self.limits.check_policy(&resolved)?;
         }
         let (id, body) = (policy.id.clone(), body_text(xml));
         self.store

@@ -14,7 +14,7 @@
 //! | health ingestion | [`health`], [`heartbeats`] | stats → health windows and heartbeats |
 //! | topology publishing | [`topology`] | member state events, the complete topology |
 //! | scaling loop | [`scaling`], [`scaling_state`], [`decisions`], [`teardown`] | evaluation, its memory and records, unsubscribed clusters |
-//! | admission | [`admission`] | quota, start rate, workers per provider |
+//! | admission | [`admission`], [`limits`] | quota, start rate, workers per provider; members per cluster and tenant |
 //! | actuation | [`actuator`], [`launch`] | the only cloud calls that start and terminate |
 //! | graceful removal | [`cleanup`] | cleanup requests and their timeout |
 //! | payload grants | [`grants`] | payloads served by URL |
@@ -40,6 +40,7 @@ mod heartbeats;
 mod ingest;
 mod launch;
 mod leadership;
+mod limits;
 pub mod reconcile;
 mod scaling;
 mod scaling_state;
@@ -70,6 +71,8 @@ use iaas::DriverContext;
 use ingest::StatusIngest;
 pub use leadership::LeaderView;
 use leadership::Leadership;
+use limits::MemberLimits;
+pub use limits::{DEFAULT_MAX_MEMBERS_PER_CLUSTER, DEFAULT_MAX_MEMBERS_PER_TENANT};
 use messaging::{Bus, QueueKind, SubscriptionSpec};
 use reconcile::Reconciler;
 pub use reconcile::{ReconcileMode, ReconcileReport};
@@ -119,6 +122,10 @@ pub struct ControllerOptions {
     pub replica_id: String,
     /// How long a leader's lease holds without a renewal (`--leader-lease`).
     pub leader_lease: Duration,
+    /// The most members a cluster may have, whatever its deployment policy says.
+    pub max_members_per_cluster: u32,
+    /// The most members a tenant's clusters may have together (by their policies' maximum).
+    pub max_members_per_tenant: u32,
 }
 
 impl ControllerOptions {
@@ -145,6 +152,8 @@ impl ControllerOptions {
             payload_url_ttl: Duration::from_secs(3600),
             replica_id: "alto".to_string(),
             leader_lease: Duration::from_secs(10),
+            max_members_per_cluster: DEFAULT_MAX_MEMBERS_PER_CLUSTER,
+            max_members_per_tenant: DEFAULT_MAX_MEMBERS_PER_TENANT,
         }
     }
 }
@@ -159,6 +168,7 @@ pub struct Controller {
     grants: Arc<PayloadGrants>,
     reconciler: Arc<Reconciler>,
     leadership: Arc<Leadership>,
+    limits: MemberLimits,
     wake: Arc<ScalingWake>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// This process's hold on the data directory.
@@ -329,6 +339,10 @@ impl Controller {
             grants,
             reconciler,
             leadership,
+            limits: MemberLimits {
+                per_cluster: opts.max_members_per_cluster,
+                per_tenant: opts.max_members_per_tenant,
+            },
             wake,
             tasks: Mutex::new(tasks),
             _data_lock: data_lock,

@@ -16,6 +16,26 @@ use messaging::Event;
 use std::collections::BTreeMap;
 
 impl Controller {
+    /// What the tenant's live clusters allow together (by their deployment policies' maximum),
+    /// plus a new cluster of `new_max`, within `--max-members-per-tenant`.
+    async fn check_tenant_limit(&self, tenant_id: i64, new_max: u32) -> Result<()> {
+        let clusters = self
+            .store
+            .run(move |r| r.list_clusters(Some(tenant_id), false))
+            .await?;
+        let existing: u64 = clusters
+            .iter()
+            .filter(|c| c.status != ClusterStatus::Removed)
+            .map(|c| {
+                self.definitions
+                    .resolve(&c.service_name, &c.deployment_policy)
+                    .map(|(_, policy)| u64::from(policy.max()))
+                    .unwrap_or(0)
+            })
+            .fold(0, u64::saturating_add);
+        self.limits.check_tenant(tenant_id, existing, new_max)
+    }
+
     /// The alias is checked against Stratos' pattern, the cartridge and policies must exist,
     /// every partition must resolve to a cloud we have a driver for, and a trial payload is
     /// built so that a value the payload format cannot carry is a 400 now rather than a failed
@@ -44,6 +64,8 @@ impl Controller {
             )));
         }
         self.clouds.check(&policy)?;
+        self.limits.check_policy(&policy)?;
+        self.check_tenant_limit(p.tenant_id, policy.max()).await?;
         let cluster_id = naming::cluster_id(&req.alias, &req.cartridge_type);
         let host_name = naming::host_name(&req.alias, &cartridge.host);
         let new_cluster = NewCluster {

@@ -7,6 +7,11 @@ use crate::error::{ControllerError, Result};
 use crate::model::{TenantInfo, TenantRequest};
 use alto_registry::NewTenant;
 
+/// The longest password a tenant admin may be given.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// The longest user name (before `@domain`).
+pub const MAX_USER_NAME: usize = 64;
+
 impl Controller {
     pub async fn authenticate(&self, login: &str, password: &str) -> Result<Principal> {
         let login_owned = login.to_string();
@@ -53,10 +58,21 @@ impl Controller {
                 req.admin
             )));
         }
+        if admin.len() > MAX_USER_NAME {
+            return Err(ControllerError::invalid(format!(
+                "admin must have at most {MAX_USER_NAME} characters"
+            )));
+        }
         if req.admin_password.len() < 6 {
             return Err(ControllerError::invalid(
                 "adminPassword must have at least 6 characters",
             ));
+        }
+        // A longer one could never be presented: it would not fit an HTTP header.
+        if req.admin_password.len() > MAX_PASSWORD_BYTES {
+            return Err(ControllerError::invalid(format!(
+                "adminPassword must have at most {MAX_PASSWORD_BYTES} bytes"
+            )));
         }
         let hash = auth::hash_password(&req.admin_password)?;
         let new = NewTenant {
