@@ -12,6 +12,7 @@ pub mod error;
 pub mod local;
 pub mod mock;
 pub mod nova;
+pub mod private_file;
 mod props;
 pub mod registry;
 mod retry;

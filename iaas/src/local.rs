@@ -15,6 +15,7 @@
 
 use crate::error::{ErrorClass, IaasError};
 use crate::mock::parse_prop;
+use crate::private_file::write_private;
 use crate::registry::{AgentAmqp, DriverContext};
 use crate::types::{
     Capabilities, Iaas, Instance, InstanceFilter, InstanceSpec, InstanceState, Properties,
@@ -253,7 +254,9 @@ impl LocalIaas {
                 conf.push_str(&format!("{key} = {v}\n"));
             }
         }
-        std::fs::write(dir.join("agent.conf"), conf).map_err(|e| io("write agent.conf", e))?;
+        // It holds the broker URL with its credentials.
+        write_private(&dir.join("agent.conf"), conf.as_bytes())
+            .map_err(|e| io("write agent.conf", e))?;
         if let Some(src) = props.get("local.extensions.dir") {
             let entries = std::fs::read_dir(src).map_err(|e| {
                 err(
@@ -275,19 +278,6 @@ impl LocalIaas {
         }
         Ok(())
     }
-}
-
-/// Write a file only its owner can read (the payload holds CARTRIDGE_KEY).
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())
 }
 
 #[async_trait]
@@ -411,7 +401,7 @@ impl Iaas for LocalIaas {
         };
         let json = serde_json::to_vec_pretty(&record)
             .map_err(|e| err(t, "start instance", ErrorClass::Transient, e.to_string()))?;
-        std::fs::write(self.record_path(&instance_id), json)
+        write_private(&self.record_path(&instance_id), &json)
             .map_err(|e| err(t, "start instance", ErrorClass::Transient, e.to_string()))?;
         if let Ok(mut children) = self.children.lock() {
             children.insert(instance_id.clone(), child);

@@ -335,7 +335,10 @@ impl MockIaas {
         }
         // Write-then-rename so a crash never leaves a torn file.
         let tmp = path.with_extension("json.tmp");
-        tokio::fs::write(&tmp, snapshot.bytes)
+        // Mode 0600: instances keep their payloads (CARTRIDGE_KEY). A temporary file left by
+        // a crash is removed first, so the new one is created with that mode.
+        let _ = tokio::fs::remove_file(&tmp).await;
+        crate::private_file::write_private_async(&tmp, snapshot.bytes)
             .await
             .map_err(|e| self.save_error(format!("{}: {e}", tmp.display())))?;
         tokio::fs::rename(&tmp, path)

@@ -264,6 +264,26 @@ fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// Create the SQLite file with mode 0600 if it does not exist (it holds CARTRIDGE_KEYs and
+/// password hashes); SQLite gives its journal, WAL and shared-memory files the database file's
+/// mode. An existing file is left as it is, apart from losing group and other access.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
+    }
+    Ok(())
+}
+
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -314,6 +334,8 @@ impl Registry {
             std::fs::create_dir_all(parent)
                 .map_err(|e| open_err(format!("cannot create {}: {e}", parent.display())))?;
         }
+        create_private(std::path::Path::new(path))
+            .map_err(|e| open_err(format!("cannot create {path} with mode 0600: {e}")))?;
         let mut c = SqliteConnection::establish(path).map_err(|e| open_err(e.to_string()))?;
         c.batch_execute(SQLITE_PRAGMAS)
             .map_err(|e| open_err(e.to_string()))?;

@@ -212,12 +212,21 @@ async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
 }
 
 /// One log line per request: method, path, status, login. Never a header value or a body.
+/// The path as logs may show it: a payload-by-URL path carries the token that fetches the
+/// member's payload (with its CARTRIDGE_KEY), so the token is never written down.
+fn loggable_path(path: &str) -> String {
+    match path.strip_prefix("/api/payload/") {
+        Some(_) => "/api/payload/***".to_string(),
+        None => path.to_string(),
+    }
+}
+
 async fn log_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let method = req.method().clone();
-    let path = req.path().to_string();
+    let path = loggable_path(req.path());
     let started = Instant::now();
     let result = next.call(req).await;
     let elapsed_ms = started.elapsed().as_millis() as u64;

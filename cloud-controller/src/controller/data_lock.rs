@@ -7,6 +7,7 @@
 use crate::error::{ControllerError, Result};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Held while the controller runs.
@@ -26,6 +27,7 @@ impl DataLock {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&path)
             .map_err(failed)?;
         match file.try_lock() {

@@ -180,12 +180,7 @@ impl Controller {
     /// (idempotently), build the clouds and the parts, and start the background tasks:
     /// reconciliation first, then the scaling loop.
     pub async fn start(opts: ControllerOptions) -> Result<Arc<Controller>> {
-        std::fs::create_dir_all(&opts.data_dir).map_err(|e| {
-            internal(format!(
-                "cannot create data dir {}: {e}",
-                opts.data_dir.display()
-            ))
-        })?;
+        private_data_dir(&opts.data_dir)?;
         let data_lock = DataLock::acquire(&opts.data_dir)?;
         let url = opts.database_url.clone();
         let registry = tokio::task::spawn_blocking(move || Registry::open(&url))
@@ -373,6 +368,28 @@ impl Controller {
     pub fn set_public_url(&self, url: &str) {
         self.grants.set_public_url(url);
     }
+}
+
+/// Create the data directory only its owner may enter (it holds the SQLite registry and the
+/// mock cloud's instances with their payloads); one that exists already and lets others in is
+/// reported, not changed (it may be shared, e.g. `--data /tmp`).
+fn private_data_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| internal(format!("cannot create data dir {}: {e}", dir.display())))?;
+    }
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| internal(format!("cannot read data dir {}: {e}", dir.display())))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory is open to other users (alto's own files in it are mode 0600)");
+    }
+    Ok(())
 }
 
 /// The leader's duties, for as long as each term lasts: the startup reconciliation (a new
