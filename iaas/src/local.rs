@@ -238,7 +238,7 @@ impl LocalIaas {
         std::fs::create_dir_all(dir.join("extensions")).map_err(|e| io("create", e))?;
         write_private(
             &dir.join("payload/launch-params"),
-            &rewrite_ports(&spec.payload, ports),
+            rewrite_ports(&spec.payload, ports),
         )
         .map_err(|e| io("write launch-params", e))?;
         let mut conf = format!(
