@@ -84,8 +84,11 @@ impl LeaseAccess for SqliteConnection {
 impl LeaseAccess for PgConnection {
     fn lock_lease(&mut self, update: bool) -> Result<(), RegistryError> {
         let mode = if update { "UPDATE" } else { "SHARE" };
+        // A lock held by a stalled process is released by the server within its idle timeout
+        // (see `POSTGRES_SESSION`); waiting longer than that means something else is wrong:
+        // give up and let the next claim or write try again.
         self.batch_execute(&format!(
-            "SELECT 1 FROM leader_lease WHERE id = {LEASE_ROW} FOR {mode}"
+            "SET LOCAL lock_timeout = '3s'; SELECT 1 FROM leader_lease WHERE id = {LEASE_ROW} FOR {mode}"
         ))
         .map_err(plain("lock leader_lease"))
     }

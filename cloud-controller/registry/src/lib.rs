@@ -173,6 +173,22 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup 
     }
 }
 
+/// Applied to every PostgreSQL connection. A transaction left open by a process that stalled
+/// (SIGSTOP, a pause, a partition) is ended by the server after this long, so the share lock a
+/// fenced write holds on the lease row cannot keep the other replicas from electing a new
+/// leader; our transactions never sit idle between statements.
+const POSTGRES_SESSION: &str = "SET idle_in_transaction_session_timeout = '2s'";
+
+#[derive(Debug)]
+struct PostgresSetup;
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for PostgresSetup {
+    fn on_acquire(&self, c: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        c.batch_execute(POSTGRES_SESSION)
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
 #[derive(Clone)]
 enum Pools {
     Sqlite(Pool<ConnectionManager<SqliteConnection>>),
@@ -316,6 +332,7 @@ impl Registry {
                 .max_size(POSTGRES_POOL_SIZE)
                 .min_idle(Some(1))
                 .connection_timeout(CHECKOUT_TIMEOUT)
+                .connection_customizer(Box::new(PostgresSetup))
                 .build(ConnectionManager::<PgConnection>::new(url))
                 .map_err(|e| open_err(e.to_string()))?;
             return Ok(Registry {
