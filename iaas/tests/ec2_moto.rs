@@ -7,7 +7,8 @@ use ec2_support::*;
 use iaas::ec2::api::Idempotency;
 use iaas::ec2::parse;
 use iaas::{
-    ErrorClass, Iaas, InstanceFilter, InstanceState, TAG_CLUSTER_ID, TAG_MANAGED_BY, TAG_MEMBER_ID,
+    ErrorClass, Iaas, InstanceFilter, InstanceState, MANAGED_BY_VALUE, TAG_CLUSTER_ID,
+    TAG_MANAGED_BY, TAG_MEMBER_ID,
 };
 
 fn by_member(member: &str) -> InstanceFilter {
@@ -187,44 +188,71 @@ async fn addresses(driver: &iaas::ec2::Ec2Iaas) -> Vec<parse::Address> {
     parse::addresses(&root)
 }
 
-#[tokio::test]
-async fn elastic_ips_are_reused_allocated_associated_and_released() {
-    let moto = Moto::start();
-    let driver = driver(&moto.endpoint, &[("autoAssignIp", "false")]);
-    // An unassociated address the account already has: reused, never released by us.
+/// Allocate an address directly, with `tags` (none: someone else's address).
+async fn allocate(driver: &iaas::ec2::Ec2Iaas, tags: &[(&str, &str)]) -> String {
+    let mut params = vec![("Domain".to_string(), "vpc".to_string())];
+    if !tags.is_empty() {
+        params.push((
+            "TagSpecification.1.ResourceType".into(),
+            "elastic-ip".into(),
+        ));
+        for (i, (k, v)) in tags.iter().enumerate() {
+            params.push((
+                format!("TagSpecification.1.Tag.{}.Key", i + 1),
+                k.to_string(),
+            ));
+            params.push((
+                format!("TagSpecification.1.Tag.{}.Value", i + 1),
+                v.to_string(),
+            ));
+        }
+    }
     let root = driver
         .client()
-        .call(
-            REGION,
-            "AllocateAddress",
-            &pairs(&[("Domain", "vpc")]),
-            Idempotency::Once,
-        )
+        .call(REGION, "AllocateAddress", &params, Idempotency::Once)
         .await
         .unwrap();
-    let preexisting = root.child_text("publicIp").unwrap().to_string();
+    root.child_text("publicIp").unwrap().to_string()
+}
+
+#[tokio::test]
+async fn elastic_ips_are_ours_only_reused_allocated_associated_and_released() {
+    let moto = Moto::start();
+    let driver = driver(&moto.endpoint, &[("autoAssignIp", "false")]);
+    // An unassociated address of the account that is not ours: never taken, never released.
+    let foreign = allocate(&driver, &[]).await;
+    // One of ours a failed release left behind: reused.
+    let leftover = allocate(&driver, &[(TAG_MANAGED_BY, MANAGED_BY_VALUE)]).await;
 
     let a = driver
         .start_instance(&spec("member-a", "c", &[]))
         .await
         .expect("start a");
-    assert_eq!(a.public_ips, vec![preexisting.clone()]);
-    // No free address left: b gets a new one.
+    assert_eq!(a.public_ips, vec![leftover.clone()]);
+    // No free address of ours left: b gets a new one, not the foreign one.
     let b = driver
         .start_instance(&spec("member-b", "c", &[]))
         .await
         .expect("start b");
     assert_eq!(b.public_ips.len(), 1);
-    assert_ne!(b.public_ips[0], preexisting);
+    assert!(!b.public_ips.contains(&foreign) && !b.public_ips.contains(&leftover));
     let all = addresses(&driver).await;
-    assert_eq!(all.len(), 2, "{all:?}");
-    for (instance, ip) in [(&a, &preexisting), (&b, &b.public_ips[0])] {
+    assert_eq!(all.len(), 3, "{all:?}");
+    for (instance, ip) in [(&a, &leftover), (&b, &b.public_ips[0])] {
         let address = all.iter().find(|x| &x.public_ip == ip).unwrap();
         assert_eq!(
             address.instance_id.as_deref(),
             Some(instance.instance_id.as_str())
         );
     }
+    let untouched = all.iter().find(|x| x.public_ip == foreign).unwrap();
+    assert_eq!(
+        (
+            untouched.instance_id.as_deref(),
+            untouched.association_id.as_deref()
+        ),
+        (None, None)
+    );
     // Describe reports the elastic IP as the public address.
     let described = driver
         .describe_instances(&by_member("member-b"))
@@ -237,23 +265,19 @@ async fn elastic_ips_are_reused_allocated_associated_and_released() {
         .await
         .unwrap();
     assert_eq!(again.public_ips, b.public_ips);
-    assert_eq!(addresses(&driver).await.len(), 2);
+    assert_eq!(addresses(&driver).await.len(), 3);
 
+    // Terminations release what carries our tag; the foreign address stays as it was.
     driver.terminate_instance(&b.instance_id).await.unwrap();
+    driver.terminate_instance(&a.instance_id).await.unwrap();
     let left = addresses(&driver).await;
     assert_eq!(
         left.iter()
             .map(|x| x.public_ip.as_str())
             .collect::<Vec<_>>(),
-        vec![preexisting.as_str()],
-        "the address we allocated is released"
+        vec![foreign.as_str()],
+        "our addresses are released, the foreign one stays"
     );
-    driver.terminate_instance(&a.instance_id).await.unwrap();
-    let left = addresses(&driver).await;
-    assert_eq!(left.len(), 1, "the reused address stays in the account");
-    assert_eq!(left[0].public_ip, preexisting);
-    assert_eq!(left[0].association_id, None, "but is disassociated");
-    assert_eq!(left[0].instance_id, None);
 }
 
 const PUBLIC_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILML37+H/BhKT1m9goKaNNqwyfypKLm/bzKfM76+qZiY altostratus-test";

@@ -490,8 +490,10 @@ impl Ec2Iaas {
     }
 
     /// Associate an elastic IP: one already on the instance (a retried start), else an
-    /// unassociated one of the account, else a new one (tagged as ours, so terminate releases
-    /// it). Returns the public IP.
+    /// unassociated one carrying our managed-by tag (one a failed release left behind), else a
+    /// new one (tagged as ours, so terminate releases it). An address of the account without
+    /// our tag is someone else's — another system may be about to associate it — and is never
+    /// taken. Returns the public IP.
     async fn ensure_elastic_ip(
         &self,
         region: &str,
@@ -509,9 +511,11 @@ impl Ec2Iaas {
         {
             return Ok(a.public_ip.clone());
         }
-        let free = addresses
-            .into_iter()
-            .find(|a| a.association_id.is_none() && a.instance_id.is_none());
+        let free = addresses.into_iter().find(|a| {
+            a.association_id.is_none()
+                && a.instance_id.is_none()
+                && a.tags.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
+        });
         let (address, allocated) = match free {
             Some(a) => (a, false),
             None => {
