@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `POST /api/tenants` body, in Stratos' shape.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantRequest {
     pub tenant_domain: String,
@@ -14,7 +14,7 @@ pub struct TenantRequest {
     pub email: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantInfo {
     pub tenant_id: i64,
@@ -26,7 +26,7 @@ pub struct TenantInfo {
 }
 
 /// `POST /api/subscriptions` body, in Stratos 4.0's shape.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscribeRequest {
     pub cartridge_type: String,
@@ -35,7 +35,7 @@ pub struct SubscribeRequest {
     pub deployment_policy: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionInfo {
     pub alias: String,
@@ -52,7 +52,7 @@ pub struct SubscriptionInfo {
     pub members_active: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberInfo {
     pub member_id: String,
@@ -71,7 +71,7 @@ pub struct MemberInfo {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterInfo {
     pub cluster_id: String,
