@@ -74,9 +74,9 @@ pub async fn get(
     summary = "Deploy one cartridge or a list of them (platform admin)",
     operation_id = "deployCartridges",
     request_body(
-        description = "One `<cartridge>` or a `<cartridges>` list: an XML document, or Stratos 4.0/4.1 JSON (converted to the same XML). Without a JSON or XML content type the first character decides.",
+        description = "One `<cartridge>` or a `<cartridges>` list (in JSON an object or an array): an XML document, or Stratos 4.0/4.1 JSON (converted to the same XML). Without a JSON or XML content type the first character decides.",
         content(
-            (Object = "application/json"),
+            (serde_json::Value = "application/json"),
             (String = "application/xml"),
             (String = "text/xml")
         )

@@ -226,12 +226,23 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::not_found(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
+/// 405 with the `Allow` header RFC 9110 requires (the route's methods in the OpenAPI document).
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    ApiError::new(
+    let mut response = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         format!("method {} not allowed on {}", req.method(), req.path()),
     )
-    .error_response()
+    .error_response();
+    let allow = req
+        .match_pattern()
+        .and_then(|pattern| openapi::allowed_methods(&pattern));
+    if let Some(allow) = allow {
+        response.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+    }
+    response
 }
 
 /// One log line per request: method, path, status, login. Never a header value or a body.

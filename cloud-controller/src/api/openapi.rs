@@ -5,6 +5,7 @@
 use super::error::ErrorBody;
 use actix_web::HttpResponse;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -84,6 +85,38 @@ fn document_json() -> &'static str {
     })
 }
 
+/// The `Allow` header value of a route pattern as actix matched it (`/api/cartridges/{type}`):
+/// the methods the document lists for it, so a 405 names exactly the documented ones.
+pub fn allowed_methods(pattern: &str) -> Option<&'static str> {
+    static ALLOW: OnceLock<HashMap<String, String>> = OnceLock::new();
+    ALLOW
+        .get_or_init(|| {
+            let doc: serde_json::Value = serde_json::from_str(document_json()).unwrap_or_default();
+            let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) else {
+                return HashMap::new();
+            };
+            paths
+                .iter()
+                .filter_map(|(path, item)| {
+                    let methods: Vec<String> = item
+                        .as_object()?
+                        .keys()
+                        .filter(|k| HTTP_METHODS.contains(&k.as_str()))
+                        .map(|k| k.to_uppercase())
+                        .collect();
+                    Some((path.clone(), methods.join(", ")))
+                })
+                .collect()
+        })
+        .get(pattern)
+        .map(String::as_str)
+}
+
+/// The keys of an OpenAPI path item that name operations.
+const HTTP_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
 /// `GET /healthz`'s body.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -112,10 +145,6 @@ mod tests {
     use actix_web::{test as actix_test, App};
     use std::collections::BTreeSet;
 
-    const METHODS: [&str; 8] = [
-        "get", "put", "post", "delete", "options", "head", "patch", "trace",
-    ];
-
     /// (METHOD, path) of every operation in the document, paths in OpenAPI's `{param}` form.
     fn documented() -> BTreeSet<(String, String)> {
         let doc: serde_json::Value = serde_json::from_str(document_json()).unwrap();
@@ -123,7 +152,7 @@ mod tests {
         paths
             .iter()
             .flat_map(|(path, item)| {
-                METHODS
+                HTTP_METHODS
                     .iter()
                     .filter(|m| item.get(**m).is_some())
                     .map(|m| (m.to_uppercase(), path.clone()))
@@ -167,7 +196,7 @@ mod tests {
             } else if let Some(arg) = rest.strip_prefix("web::resource(\"") {
                 resource = Some(format!("{prefix}{}", literal(arg)));
             } else if let Some(route) = &resource {
-                for method in METHODS {
+                for method in HTTP_METHODS {
                     if rest.starts_with(&format!("web::{method}()")) {
                         routes.insert((method.to_uppercase(), route.clone()));
                     }
@@ -213,6 +242,30 @@ mod tests {
                 !(status == 404 && text.contains("no route for")) && status != 405,
                 "{method} {uri}: {status} {text}"
             );
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_405_allows_the_documented_methods() {
+        let app = actix_test::init_service(App::new().configure(super::super::configure)).await;
+        for (method, uri, allow) in [
+            ("PUT", "/api/cartridges/php", "GET, DELETE"),
+            ("TRACE", "/api/cartridges", "GET, POST"),
+            ("POST", "/healthz", "GET"),
+            ("HEAD", "/api/openapi.json", "GET"),
+        ] {
+            let req = actix_test::TestRequest::default()
+                .method(method.parse().unwrap())
+                .uri(uri)
+                .to_request();
+            let res = actix_test::call_service(&app, req).await;
+            assert_eq!(res.status().as_u16(), 405, "{method} {uri}");
+            let header = res.headers().get("allow").map(|v| v.to_str().unwrap());
+            let mut got: Vec<&str> = header.unwrap_or_default().split(", ").collect();
+            let mut want: Vec<&str> = allow.split(", ").collect();
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "{method} {uri}: Allow {header:?}");
         }
     }
 
