@@ -229,7 +229,7 @@ mod tests {
     async fn every_documented_operation_reaches_a_handler() {
         let app = actix_test::init_service(App::new().configure(super::super::configure)).await;
         for (method, path) in documented() {
-            let uri = path.replace('{', "").replace('}', "");
+            let uri = path.replace(['{', '}'], "");
             let req = actix_test::TestRequest::default()
                 .method(method.parse().unwrap())
                 .uri(&uri)
