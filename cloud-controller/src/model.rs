@@ -6,9 +6,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantRequest {
+    /// Letters, digits, `.` and `-` (not first or last); compared in lower case.
+    #[schema(
+        pattern = r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",
+        max_length = 253
+    )]
     pub tenant_domain: String,
     /// The tenant admin's user name; the login becomes `admin@tenantDomain`.
+    #[schema(pattern = r"^[^@:\s]+$")]
     pub admin: String,
+    #[schema(min_length = 6)]
     pub admin_password: String,
     #[serde(default)]
     pub email: String,
@@ -30,6 +37,8 @@ pub struct TenantInfo {
 #[serde(rename_all = "camelCase")]
 pub struct SubscribeRequest {
     pub cartridge_type: String,
+    /// Stratos' alias pattern: lower-case letters and digits, single `-` between them.
+    #[schema(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub alias: String,
     pub autoscale_policy: String,
     pub deployment_policy: String,
