@@ -2,7 +2,7 @@
 # The whole test suite: formatting, lints, unit tests of every crate, the registry suite on
 # SQLite and PostgreSQL, and the end-to-end tests that drive the real `alto` binary.
 # Installs and starts what it needs (PostgreSQL, RabbitMQ with its MQTT plugin, Libcloud's
-# recorded cloud responses, a moto virtualenv) when absent.
+# recorded cloud responses, a moto virtualenv, a schemathesis virtualenv) when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,5 +23,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== build (the e2e tests run the real binary)"
 cargo build --workspace --bins
+echo "== schemathesis (the REST API against its OpenAPI document)"
+scripts/schemathesis.sh
 echo "== tests"
 cargo test --workspace

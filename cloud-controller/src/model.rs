@@ -3,18 +3,25 @@
 use serde::{Deserialize, Serialize};
 
 /// `POST /api/tenants` body, in Stratos' shape.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantRequest {
+    /// Letters, digits, `.` and `-` (not first or last); compared in lower case.
+    #[schema(
+        pattern = r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$",
+        max_length = 253
+    )]
     pub tenant_domain: String,
     /// The tenant admin's user name; the login becomes `admin@tenantDomain`.
+    #[schema(pattern = r"^[^@:\s]+$")]
     pub admin: String,
+    #[schema(min_length = 6)]
     pub admin_password: String,
     #[serde(default)]
     pub email: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantInfo {
     pub tenant_id: i64,
@@ -26,16 +33,18 @@ pub struct TenantInfo {
 }
 
 /// `POST /api/subscriptions` body, in Stratos 4.0's shape.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscribeRequest {
     pub cartridge_type: String,
+    /// Stratos' alias pattern: lower-case letters and digits, single `-` between them.
+    #[schema(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub alias: String,
     pub autoscale_policy: String,
     pub deployment_policy: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionInfo {
     pub alias: String,
@@ -52,7 +61,7 @@ pub struct SubscriptionInfo {
     pub members_active: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberInfo {
     pub member_id: String,
@@ -71,7 +80,7 @@ pub struct MemberInfo {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterInfo {
     pub cluster_id: String,

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 /// Thresholds of one metric. `threshold` is the normalized upper limit: the 4.1 `threshold`
 /// when given, else the 4.0 `average`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Thresholds {
     pub threshold: Option<f64>,
@@ -20,7 +20,7 @@ pub struct Thresholds {
     pub lower_limit: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadThresholds {
     pub requests_in_flight: Option<Thresholds>,
@@ -28,7 +28,7 @@ pub struct LoadThresholds {
     pub load_average: Option<Thresholds>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoscalePolicy {
     pub id: String,

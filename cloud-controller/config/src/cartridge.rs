@@ -4,7 +4,7 @@ use crate::source::Element;
 use crate::{Ctx, Location, NameRule, Property};
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CartridgeIaasProvider {
     #[serde(rename = "type")]
@@ -16,14 +16,14 @@ pub struct CartridgeIaasProvider {
     pub location: Location,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
     pub base_dir: Option<String>,
     pub dirs: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PortMapping {
     pub protocol: String,
@@ -31,7 +31,7 @@ pub struct PortMapping {
     pub proxy_port: Option<u16>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Cartridge {
     #[serde(rename = "type")]
@@ -53,14 +53,14 @@ pub struct Cartridge {
 }
 
 /// Stratos' `persistence`: whether members get volumes, and which.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Persistence {
     pub required: bool,
     pub volumes: Vec<Volume>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Volume {
     pub id: Option<String>,

@@ -5,14 +5,14 @@ use crate::source::Element;
 use crate::{Ctx, Location, NameRule, Property};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PartitionAlgorithm {
     OneAfterAnother,
     RoundRobin,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PartitionConfig {
     pub id: String,
@@ -25,7 +25,7 @@ pub struct PartitionConfig {
     pub location: Location,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PartitionGroup {
     pub id: String,
@@ -35,7 +35,7 @@ pub struct PartitionGroup {
     pub location: Location,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentPolicy {
     pub id: String,

@@ -85,7 +85,7 @@ pub enum ConfigError {
 }
 
 /// A `property@name@value`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Property {
     pub name: String,
     pub value: String,

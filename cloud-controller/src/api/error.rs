@@ -14,7 +14,7 @@ pub const RETRY_AFTER_SECONDS: u32 = 1;
 pub const REALM: &str = "altostratus";
 
 /// The JSON body of every error response (also what the CLI decodes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub status: u16,
     pub message: String,

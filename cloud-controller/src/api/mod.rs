@@ -14,6 +14,7 @@
 //! | `GET /api/clusters/{clusterId}/decisions` | the cluster's recent autoscaler decision records, oldest first |
 //! | `GET /api/leader` | which replica leads: `{"leader", "self", "isLeader", "since", "fencingToken"}`, no auth (like `/healthz`, a probe for load balancers and operators) |
 //! | `GET /api/reconcile` | the last reconciliation pass with the clouds (platform admin): `{"time", "mode", "actions", "errors", "totals"}` |
+//! | `GET /api/openapi.json` | this API's OpenAPI 3.1 document, generated from the handlers' annotations ([`openapi`]), no auth |
 //! | `GET /api/payload/{token}` | a member's payload, for clouds with too little user data (no Basic auth: the token is the credential) |
 //!
 //! Errors: `{"status", "message", "problems"?}` with the status of [`ControllerError::status`]
@@ -26,6 +27,7 @@ mod clusters;
 pub mod error;
 pub mod extract;
 pub mod json_shapes;
+pub mod openapi;
 mod payload;
 mod policies;
 mod reconcile;
@@ -62,6 +64,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/api/leader")
                 .route(web::get().to(leader))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api/openapi.json")
+                .route(web::get().to(openapi::document))
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
@@ -191,10 +198,26 @@ pub async fn serve(controller: Arc<Controller>, listen: SocketAddr) -> anyhow::R
     Ok(())
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "probes",
+    summary = "The process serves requests",
+    operation_id = "healthz",
+    responses((status = 200, description = "Healthy", body = openapi::Health))
+)]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+    HttpResponse::Ok().json(openapi::Health { status: "ok" })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/leader",
+    tag = "probes",
+    summary = "Which replica leads",
+    operation_id = "getLeader",
+    responses((status = 200, description = "The lease as this replica last read it", body = crate::controller::LeaderView))
+)]
 async fn leader(controller: web::Data<Controller>) -> HttpResponse {
     HttpResponse::Ok().json(controller.leader())
 }
@@ -203,12 +226,23 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::not_found(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
+/// 405 with the `Allow` header RFC 9110 requires (the route's methods in the OpenAPI document).
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
-    ApiError::new(
+    let mut response = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         format!("method {} not allowed on {}", req.method(), req.path()),
     )
-    .error_response()
+    .error_response();
+    let allow = req
+        .match_pattern()
+        .and_then(|pattern| openapi::allowed_methods(&pattern));
+    if let Some(allow) = allow {
+        response.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+    }
+    response
 }
 
 /// One log line per request: method, path, status, login. Never a header value or a body.

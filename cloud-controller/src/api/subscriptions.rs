@@ -1,11 +1,26 @@
 //! `/api/subscriptions`: subscribe, list (the caller's tenant only), unsubscribe.
 
 use super::error::ApiError;
+use super::error::ErrorBody;
 use super::extract::{Body, Caller};
 use crate::controller::Controller;
 use crate::model::SubscribeRequest;
+use crate::model::SubscriptionInfo;
 use actix_web::{web, HttpResponse};
 
+#[utoipa::path(
+    get,
+    path = "/api/subscriptions",
+    tag = "subscriptions",
+    summary = "The caller's tenant's subscriptions",
+    operation_id = "listSubscriptions",
+    responses(
+        (status = 200, description = "The subscriptions", body = Vec<SubscriptionInfo>),
+        (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
+        (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
 pub async fn list(
     controller: web::Data<Controller>,
     caller: Caller,
@@ -13,6 +28,25 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(controller.list_subscriptions(&caller.0).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/subscriptions",
+    tag = "subscriptions",
+    summary = "Subscribe to a cartridge: a cluster for the tenant",
+    operation_id = "subscribe",
+    request_body(content = SubscribeRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The subscription", body = SubscriptionInfo),
+        (status = 400, description = "The body is malformed or fails validation (`problems` lists each finding)", body = ErrorBody),
+        (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
+        (status = 403, description = "The caller may not do this (platform or tenant admin only)", body = ErrorBody),
+        (status = 404, description = "No such cartridge or policy", body = ErrorBody),
+        (status = 409, description = "The alias is taken", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
 pub async fn subscribe(
     controller: web::Data<Controller>,
     caller: Caller,
@@ -22,6 +56,23 @@ pub async fn subscribe(
     Ok(HttpResponse::Created().json(controller.subscribe(&caller.0, req).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/subscriptions/{alias}",
+    tag = "subscriptions",
+    summary = "Unsubscribe: the members terminate in the background",
+    operation_id = "unsubscribe",
+    params(("alias" = String, Path, description = "The subscription alias")),
+    responses(
+        (status = 202, description = "Unsubscribing (`status` says so)", body = SubscriptionInfo),
+        (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
+        (status = 403, description = "The caller may not do this (platform or tenant admin only)", body = ErrorBody),
+        (status = 404, description = "No such subscription (of this tenant)", body = ErrorBody),
+        (status = 409, description = "Conflicts with what exists", body = ErrorBody),
+        (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
 /// 202: the members terminate in the background; the body says `Unsubscribing`.
 pub async fn unsubscribe(
     controller: web::Data<Controller>,

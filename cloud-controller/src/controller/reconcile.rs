@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Whether a pass acts on what it finds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReconcileMode {
     Act,
@@ -52,7 +52,7 @@ impl std::str::FromStr for ReconcileMode {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum ActionKind {
     TerminateOrphan,
@@ -71,7 +71,7 @@ impl ActionKind {
 }
 
 /// One thing a pass found to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileAction {
     pub action: ActionKind,
@@ -86,7 +86,7 @@ pub struct ReconcileAction {
 const REPORT_NAME: &str = "reconcile";
 
 /// The last pass, as `GET /api/reconcile` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileReport {
     /// When the pass started (ms since the epoch); `None` before the first pass.
