@@ -20,7 +20,7 @@ pub const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 pub const MAX_SCALE_UP_STEP: u32 = 1000;
 
 /// The tunables a policy sets; `None`: not set here.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScalingOverrides {
     pub scale_up_cooldown_seconds: Option<f64>,
