@@ -12,6 +12,8 @@
 //! | read views | [`views`] | what the REST API shows, tenant-scoped |
 //! | status ingestion | [`ingest`] | agents' lifecycle events → registry transitions |
 //! | health ingestion | [`health`], [`heartbeats`] | stats → health windows and heartbeats |
+//! | load history | [`history`] | the last hour of each cluster's load, for the console's charts |
+//! | console sessions | [`sessions`] | the web console's shared signing key, the users sessions name |
 //! | topology publishing | [`topology`] | member state events, the complete topology |
 //! | scaling loop | [`scaling`], [`scaling_state`], [`decisions`], [`teardown`] | evaluation, its memory and records, unsubscribed clusters |
 //! | admission | [`admission`] | quota, start rate, workers per provider |
@@ -37,12 +39,14 @@ mod failpoint;
 mod grants;
 mod health;
 mod heartbeats;
+pub mod history;
 mod ingest;
 mod launch;
 mod leadership;
 pub mod reconcile;
 mod scaling;
 mod scaling_state;
+pub mod sessions;
 mod store;
 mod subscriptions;
 mod teardown;
@@ -66,6 +70,7 @@ use decisions::DecisionLog;
 use definitions::Definitions;
 use grants::PayloadGrants;
 use heartbeats::Heartbeats;
+use history::LoadHistory;
 use iaas::DriverContext;
 use ingest::StatusIngest;
 pub use leadership::LeaderView;
@@ -75,6 +80,7 @@ use reconcile::Reconciler;
 pub use reconcile::{ReconcileMode, ReconcileReport};
 use scaling::{ScalingLoop, ScalingWake};
 use scaling_state::ScalingState;
+use sessions::SessionKey;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -160,6 +166,8 @@ pub struct Controller {
     reconciler: Arc<Reconciler>,
     leadership: Arc<Leadership>,
     wake: Arc<ScalingWake>,
+    history: Arc<LoadHistory>,
+    session_key: SessionKey,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// This process's hold on the data directory.
     _data_lock: DataLock,
@@ -245,6 +253,7 @@ impl Controller {
             definitions.clone(),
         ));
         let heartbeats = Arc::new(Heartbeats::new());
+        let history = Arc::new(LoadHistory::new());
         let scaling_state = Arc::new(ScalingState::new());
         let grants = Arc::new(PayloadGrants::new(store.clone(), opts.payload_url_ttl));
         let decisions = Arc::new(DecisionLog::new(store.clone()));
@@ -306,6 +315,7 @@ impl Controller {
                 heartbeats,
                 scaling_state,
                 wake.clone(),
+                history.clone(),
             )),
             tokio::spawn(topology.clone().run(
                 store.clone(),
@@ -330,6 +340,8 @@ impl Controller {
             reconciler,
             leadership,
             wake,
+            history,
+            session_key: SessionKey::new(),
             tasks: Mutex::new(tasks),
             _data_lock: data_lock,
         }))
