@@ -54,7 +54,7 @@ fn draw(
     load: &ClusterLoad,
     scale_ups: &[ScaleUp],
     now: f64,
-) -> Result<String, Box<dyn std::error::Error + '_>> {
+) -> Result<String, Box<dyn std::error::Error>> {
     root.fill(&WHITE)?;
     let samples = &load.samples;
     let thresholds = [
