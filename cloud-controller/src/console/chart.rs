@@ -5,7 +5,7 @@
 //! Each scale-up marker is a `<line class="scale-up-marker" data-decision-time=…>` added after
 //! plotters' drawing, so pages and tests can find it.
 
-use crate::controller::history::{ClusterLoad, KEPT_SECONDS};
+use crate::controller::history::{ClusterLoad, LoadSample, KEPT_SECONDS};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::fmt::Write;
@@ -18,6 +18,9 @@ const MEMORY: RGBColor = RGBColor(0x2b, 0x6c, 0xb0);
 const REQUESTS: RGBColor = RGBColor(0x2f, 0x85, 0x5a);
 const MEMBERS: RGBColor = RGBColor(0x44, 0x44, 0x44);
 const SCALE_UP: RGBColor = RGBColor(0x9b, 0x2c, 0x9b);
+
+/// Reads one metric of a sample.
+type Metric = fn(&LoadSample) -> Option<f64>;
 
 /// A scale-up decision to mark: when, and how many members it started.
 pub struct ScaleUp {
@@ -87,11 +90,7 @@ fn draw(
         .draw()?;
     chart.configure_secondary_axes().y_desc("members").draw()?;
 
-    let metrics: [(
-        fn(&crate::controller::history::LoadSample) -> Option<f64>,
-        RGBColor,
-        &str,
-    ); 3] = [
+    let metrics: [(Metric, RGBColor, &str); 3] = [
         (|s| s.load_average, LOAD, "load average"),
         (|s| s.memory_consumption, MEMORY, "memory"),
         (|s| s.requests_in_flight, REQUESTS, "requests in flight"),

@@ -44,7 +44,10 @@ async fn login_sets_a_signed_session_that_pages_accept() {
         StatusCode::SEE_OTHER,
         "no session: to the login page"
     );
-    assert_eq!(res.headers()[header::LOCATION], "/console/login");
+    assert_eq!(
+        res.headers().get(header::LOCATION).unwrap(),
+        "/console/login"
+    );
 
     let res = test::call_service(&app, login_form("admin", ADMIN_PASSWORD).to_request()).await;
     assert_eq!(
@@ -61,7 +64,10 @@ async fn login_sets_a_signed_session_that_pages_accept() {
     let right = login_form("admin", ADMIN_PASSWORD).insert_header((header::ORIGIN, ORIGIN));
     let res = test::call_service(&app, right.to_request()).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let set_cookie = res.headers()[header::SET_COOKIE]
+    let set_cookie = res
+        .headers()
+        .get(header::SET_COOKIE)
+        .unwrap()
         .to_str()
         .unwrap()
         .to_string();
