@@ -98,3 +98,11 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     ensure_postgres
     ensure_rabbitmq
 fi
+
+# Debian's Chromium and its WebDriver, for the web console's browser test (tests/tests/console.rs).
+ensure_chromium() {
+    if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+        apt_install chromium chromium-driver
+    fi
+    log "Chromium ready: $(/usr/bin/chromium --version 2>/dev/null || echo unknown)"
+}

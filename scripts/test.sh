@@ -2,7 +2,8 @@
 # The whole test suite: formatting, lints, unit tests of every crate, the registry suite on
 # SQLite and PostgreSQL, and the end-to-end tests that drive the real `alto` binary.
 # Installs and starts what it needs (PostgreSQL, RabbitMQ with its MQTT plugin, Libcloud's
-# recorded cloud responses, a moto virtualenv, a schemathesis virtualenv) when absent.
+# recorded cloud responses, moto and schemathesis virtualenvs, Chromium and a selenium virtualenv)
+# when absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,10 @@ export ALTO_LIBCLOUD_FIXTURES
 # moto's EC2 server in a virtualenv from PyPI (the aws-ec2 tests start their own instances of it).
 ALTO_MOTO_SERVER="$(scripts/moto.sh)"
 export ALTO_MOTO_SERVER
+# The web console's browser test: Debian's chromium and chromium-driver, selenium from PyPI.
+ensure_chromium
+ALTO_SELENIUM_PYTHON="$(scripts/selenium.sh)"
+export ALTO_SELENIUM_PYTHON
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod console;
 pub mod controller;
 pub mod convert;
 pub mod error;

@@ -525,6 +525,7 @@ async fn run_server(
             writeln!(out, "admin password (generated): {admin_password}")?;
         }
         writeln!(out, "listening on http://{addr}")?;
+        writeln!(out, "web console: http://{addr}/")?;
         out.flush()?;
     }
     tracing::info!(%addr, replica = %controller.leader().self_id, "REST API listening");

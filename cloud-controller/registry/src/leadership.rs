@@ -279,6 +279,25 @@ impl Registry {
         Ok(())
     }
 
+    /// Store `body` under `name` unless something is stored there already; returns what is
+    /// stored afterwards. Replicas racing to create the same value (a shared key) all end up
+    /// with the one that won the insert.
+    pub fn put_report_if_absent(&self, name: &str, body: &str) -> Result<String, RegistryError> {
+        let now = now_ms();
+        run!(self, c => diesel::insert_into(controller_reports::table)
+            .values((
+                controller_reports::name.eq(name),
+                controller_reports::body.eq(body),
+                controller_reports::updated_at.eq(now),
+            ))
+            .on_conflict(controller_reports::name)
+            .do_nothing()
+            .execute(c)
+            .map_err(plain("put_report_if_absent")))?;
+        self.get_report(name)?
+            .ok_or_else(|| RegistryError::NotFound(format!("report {name} after its insert")))
+    }
+
     /// The report stored under `name`, if any.
     pub fn get_report(&self, name: &str) -> Result<Option<String>, RegistryError> {
         run!(self, c => controller_reports::table

@@ -128,6 +128,7 @@ on_both_backends! {
     payload_grant_deletes => sqlite_payload_grant_deletes, postgres_payload_grant_deletes;
     live_member_counts => sqlite_live_member_counts, postgres_live_member_counts;
     members_in_state => sqlite_members_in_state, postgres_members_in_state;
+    report_if_absent_keeps_the_first => sqlite_report_if_absent_keeps_the_first, postgres_report_if_absent_keeps_the_first;
 }
 
 mod leadership;
@@ -996,4 +997,11 @@ fn members_in_state(f: &mut Fixture) {
     assert!(ids(Starting).is_empty());
     let active = r.list_members_in_state(Active).unwrap();
     assert!(active.iter().all(|m| m.state == Active));
+}
+
+fn report_if_absent_keeps_the_first(f: &mut Fixture) {
+    let r = f.registry();
+    assert_eq!(r.put_report_if_absent("key", "first").unwrap(), "first");
+    assert_eq!(r.put_report_if_absent("key", "second").unwrap(), "first");
+    assert_eq!(r.get_report("key").unwrap().as_deref(), Some("first"));
 }

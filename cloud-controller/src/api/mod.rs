@@ -15,6 +15,7 @@
 //! | `GET /api/leader` | which replica leads: `{"leader", "self", "isLeader", "since", "fencingToken"}`, no auth (like `/healthz`, a probe for load balancers and operators) |
 //! | `GET /api/reconcile` | the last reconciliation pass with the clouds (platform admin): `{"time", "mode", "actions", "errors", "totals"}` |
 //! | `GET /api/openapi.json` | this API's OpenAPI 3.1 document, generated from the handlers' annotations ([`openapi`]), no auth |
+//! | `GET /`, `/console/...` | the web console (HTML; its own login and session cookie): [`crate::console`] |
 //! | `GET /api/payload/{token}` | a member's payload, for clouds with too little user data (no Basic auth: the token is the credential) |
 //!
 //! Errors: `{"status", "message", "problems"?}` with the status of [`ControllerError::status`]
@@ -157,6 +158,7 @@ pub fn app(
     App::new()
         .app_data(web::Data::from(controller))
         .wrap(from_fn(log_request))
+        .configure(crate::console::configure)
         .configure(configure)
 }
 

@@ -1,8 +1,9 @@
 //! Health ingestion: the bounded, lossy `health.#` queue. Every stat is its member's
-//! heartbeat and feeds the cluster's health windows; a stat wakes the scaling loop, rate-limited
+//! heartbeat, feeds the cluster's health windows and its load history (the console's chart); a stat wakes the scaling loop, rate-limited
 //! by the loop's gate, so a load change is evaluated within a fraction of a second.
 
 use super::heartbeats::Heartbeats;
+use super::history::LoadHistory;
 use super::scaling::ScalingWake;
 use super::scaling_state::ScalingState;
 use super::store::now_secs;
@@ -14,12 +15,14 @@ pub(crate) async fn run(
     heartbeats: Arc<Heartbeats>,
     scaling: Arc<ScalingState>,
     wake: Arc<ScalingWake>,
+    history: Arc<LoadHistory>,
 ) {
     while let Some(delivery) = queue.next().await {
         if let Event::MemberHealthStatsEvent(stats) = &delivery.event {
             heartbeats.heard(&stats.member.member_id);
             scaling.apply_health(stats, now_secs());
             wake.for_health();
+            history.record(stats, now_secs());
         }
         let _ = delivery.ack().await;
     }

@@ -12,6 +12,8 @@
 //! | read views | [`views`] | what the REST API shows, tenant-scoped |
 //! | status ingestion | [`ingest`] | agents' lifecycle events → registry transitions |
 //! | health ingestion | [`health`], [`heartbeats`] | stats → health windows and heartbeats |
+//! | load history | [`history`] | the last hour of each cluster's load, for the console's charts |
+//! | console sessions | [`sessions`] | the web console's shared signing key, the users sessions name |
 //! | topology publishing | [`topology`] | member state events, the complete topology |
 //! | scaling loop | [`scaling`], [`scaling_state`], [`decisions`], [`teardown`] | evaluation, its memory and records, unsubscribed clusters |
 //! | admission | [`admission`], [`limits`] | quota, start rate, workers per provider; members per cluster and tenant |
@@ -37,6 +39,7 @@ mod failpoint;
 mod grants;
 mod health;
 mod heartbeats;
+pub mod history;
 mod ingest;
 mod launch;
 mod leadership;
@@ -44,6 +47,7 @@ mod limits;
 pub mod reconcile;
 mod scaling;
 mod scaling_state;
+pub mod sessions;
 mod store;
 mod subscriptions;
 mod teardown;
@@ -67,6 +71,7 @@ use decisions::DecisionLog;
 use definitions::Definitions;
 use grants::PayloadGrants;
 use heartbeats::Heartbeats;
+use history::LoadHistory;
 use iaas::DriverContext;
 use ingest::StatusIngest;
 pub use leadership::LeaderView;
@@ -78,6 +83,7 @@ use reconcile::Reconciler;
 pub use reconcile::{ReconcileMode, ReconcileReport};
 use scaling::{ScalingLoop, ScalingWake};
 use scaling_state::ScalingState;
+use sessions::SessionKey;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -170,6 +176,8 @@ pub struct Controller {
     leadership: Arc<Leadership>,
     limits: MemberLimits,
     wake: Arc<ScalingWake>,
+    history: Arc<LoadHistory>,
+    session_key: SessionKey,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// This process's hold on the data directory.
     _data_lock: DataLock,
@@ -250,6 +258,7 @@ impl Controller {
             definitions.clone(),
         ));
         let heartbeats = Arc::new(Heartbeats::new());
+        let history = Arc::new(LoadHistory::new());
         let scaling_state = Arc::new(ScalingState::new());
         let grants = Arc::new(PayloadGrants::new(store.clone(), opts.payload_url_ttl));
         let decisions = Arc::new(DecisionLog::new(store.clone()));
@@ -311,6 +320,7 @@ impl Controller {
                 heartbeats,
                 scaling_state,
                 wake.clone(),
+                history.clone(),
             )),
             tokio::spawn(topology.clone().run(
                 store.clone(),
@@ -339,6 +349,8 @@ impl Controller {
                 per_tenant: opts.max_members_per_tenant,
             },
             wake,
+            history,
+            session_key: SessionKey::new(),
             tasks: Mutex::new(tasks),
             _data_lock: data_lock,
         }))
