@@ -9,6 +9,7 @@ pub mod cli;
 pub mod controller;
 pub mod convert;
 pub mod error;
+pub mod metrics;
 pub mod mock_cloud;
 pub mod model;
 pub mod naming;

@@ -1,8 +1,9 @@
-//! The REST API (actix-web): JSON responses, HTTP Basic auth on everything but `/healthz`.
+//! The REST API (actix-web): JSON responses, HTTP Basic auth on everything but `/healthz` and `/metrics`.
 //!
 //! | route | |
 //! |---|---|
 //! | `GET /healthz` | `{"status":"ok"}`, no auth |
+//! | `GET /metrics` | Prometheus metrics, no auth; 404 with `--metrics-listen` (served there) |
 //! | `GET /api/cartridges`, `POST /api/cartridges` | list; deploy (XML, or Stratos 4.0/4.1 JSON) → 201 |
 //! | `GET /api/cartridges/{type}`, `DELETE /api/cartridges/{type}` | describe; undeploy → 204 |
 //! | `GET /api/autoscalingPolicies`, `POST /api/autoscalingPolicies` | list; deploy → 201 |
@@ -26,6 +27,7 @@ mod clusters;
 pub mod error;
 pub mod extract;
 pub mod json_shapes;
+pub mod metrics;
 mod payload;
 mod policies;
 mod reconcile;
@@ -132,6 +134,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .default_service(web::to(method_not_allowed)),
                 ),
         )
+        .configure(metrics::configure)
         .default_service(web::to(not_found));
 }
 
@@ -150,6 +153,7 @@ pub fn app(
     App::new()
         .app_data(web::Data::from(controller))
         .wrap(from_fn(log_request))
+        .wrap(from_fn(metrics::record_request))
         .configure(configure)
 }
 

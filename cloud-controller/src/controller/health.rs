@@ -6,6 +6,7 @@ use super::heartbeats::Heartbeats;
 use super::scaling::ScalingWake;
 use super::scaling_state::ScalingState;
 use super::store::now_secs;
+use crate::metrics::{BusOutcome, Metrics};
 use messaging::{Event, Subscription};
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ pub(crate) async fn run(
     heartbeats: Arc<Heartbeats>,
     scaling: Arc<ScalingState>,
     wake: Arc<ScalingWake>,
+    metrics: Arc<Metrics>,
 ) {
     while let Some(delivery) = queue.next().await {
         if let Event::MemberHealthStatsEvent(stats) = &delivery.event {
@@ -21,6 +23,7 @@ pub(crate) async fn run(
             scaling.apply_health(stats, now_secs());
             wake.for_health();
         }
+        metrics.bus_message(delivery.event.name(), BusOutcome::Consumed);
         let _ = delivery.ack().await;
     }
 }

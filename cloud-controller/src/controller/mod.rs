@@ -48,13 +48,14 @@ mod subscriptions;
 mod teardown;
 mod tenancy;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 mod topology;
 mod views;
 
 use crate::auth;
 use crate::convert;
 use crate::error::Result;
+use crate::metrics::Metrics;
 use actuator::{Actuator, ActuatorParts};
 use admission::Admission;
 use alto_registry::Registry;
@@ -160,6 +161,7 @@ pub struct Controller {
     reconciler: Arc<Reconciler>,
     leadership: Arc<Leadership>,
     wake: Arc<ScalingWake>,
+    metrics: Arc<Metrics>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// This process's hold on the data directory.
     _data_lock: DataLock,
@@ -182,6 +184,7 @@ impl Controller {
             .await
             .map_err(internal)??;
         let store = Store::new(registry);
+        let metrics = Arc::new(Metrics::new());
         let caller = iaas::Caller::new(opts.replica_id.clone());
         let leadership = Arc::new(Leadership::new(
             store.clone(),
@@ -259,6 +262,7 @@ impl Controller {
             scaling: scaling_state.clone(),
             heartbeats: heartbeats.clone(),
             leadership: leadership.clone(),
+            metrics: metrics.clone(),
         }));
         let cleanup = Arc::new(CleanupTracker::new(
             store.clone(),
@@ -272,6 +276,7 @@ impl Controller {
             actuator.clone(),
             topology.clone(),
             opts.reconcile_mode,
+            metrics.clone(),
         ));
         let wake = ScalingWake::new();
         let mut template = opts.scaling;
@@ -291,12 +296,14 @@ impl Controller {
             template,
             period: opts.scaling_interval,
             leadership: leadership.clone(),
+            metrics: metrics.clone(),
         });
         let ingest = Arc::new(StatusIngest::new(
             store.clone(),
             heartbeats.clone(),
             topology.clone(),
             actuator,
+            metrics.clone(),
         ));
 
         let tasks = vec![
@@ -306,6 +313,7 @@ impl Controller {
                 heartbeats,
                 scaling_state,
                 wake.clone(),
+                metrics.clone(),
             )),
             tokio::spawn(topology.clone().run(
                 store.clone(),
@@ -330,6 +338,7 @@ impl Controller {
             reconciler,
             leadership,
             wake,
+            metrics,
             tasks: Mutex::new(tasks),
             _data_lock: data_lock,
         }))
@@ -352,6 +361,21 @@ impl Controller {
     /// Who leads, as this replica last saw it.
     pub fn leader(&self) -> LeaderView {
         self.leadership.view()
+    }
+
+    /// The controller's counters, gauges and histograms.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The metrics exposition, with the members and clusters gauges read from the registry
+    /// now (right on every replica, leader or not).
+    pub async fn metrics_text(&self, openmetrics: bool) -> Result<String> {
+        let (clusters, members) = self
+            .store
+            .run(|r| Ok((r.list_clusters(None, false)?, r.list_live_members()?)))
+            .await?;
+        Ok(self.metrics.render(&clusters, &members, openmetrics))
     }
 
     /// Where this controller's REST API is reachable from instances (`https://...`, or a
