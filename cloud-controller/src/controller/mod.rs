@@ -19,6 +19,7 @@
 //! | graceful removal | [`cleanup`] | cleanup requests and their timeout |
 //! | payload grants | [`grants`] | payloads served by URL |
 //! | reconciliation | [`reconcile`] | the registry compared with every cloud |
+//! | metrics | [`crate::metrics`] | counters and histograms the parts feed; gauges read from the registry at scrape time |
 //!
 //! REST handlers and bus consumers only record intent and facts in the registry; the scaling
 //! loop decides; the actuator calls the clouds; the reconciler repairs what a crash left. Every
