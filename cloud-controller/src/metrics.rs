@@ -90,9 +90,14 @@ struct CloudErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct BusLabels {
+struct KindLabels {
     kind: String,
-    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    kind: String,
+    reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -123,17 +128,6 @@ pub enum BusOutcome {
     DeadLettered,
 }
 
-impl BusOutcome {
-    fn label(self) -> &'static str {
-        match self {
-            BusOutcome::Consumed => "consumed",
-            BusOutcome::RefusedUnknownMember => "refused-unknown-member",
-            BusOutcome::RefusedIllegalTransition => "refused-illegal-transition",
-            BusOutcome::DeadLettered => "dead-lettered",
-        }
-    }
-}
-
 /// The controller's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -143,7 +137,9 @@ pub struct Metrics {
     cloud_calls: Family<CloudCallLabels, Counter>,
     cloud_call_duration: HistogramFamily<CloudOperationLabels>,
     cloud_errors: Family<CloudErrorLabels, Counter>,
-    bus_messages: Family<BusLabels, Counter>,
+    bus_consumed: Family<KindLabels, Counter>,
+    bus_refused: Family<RefusalLabels, Counter>,
+    bus_dead_lettered: Family<KindLabels, Counter>,
     reconcile_duration: Histogram,
     requests: Family<RequestLabels, Counter>,
     request_duration: HistogramFamily<RouteLabels>,
@@ -212,11 +208,23 @@ impl Metrics {
             "Failed cloud calls by provider type and error class",
             cloud_errors.clone(),
         );
-        let bus_messages = Family::<BusLabels, Counter>::default();
+        let bus_consumed = Family::<KindLabels, Counter>::default();
         registry.register(
-            "bus_messages",
-            "Bus messages the controller consumed, by kind and outcome",
-            bus_messages.clone(),
+            "bus_messages_consumed",
+            "Bus messages applied, by kind (event name)",
+            bus_consumed.clone(),
+        );
+        let bus_refused = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "bus_messages_refused",
+            "Bus messages dropped, by kind and reason (unknown-member, illegal-transition)",
+            bus_refused.clone(),
+        );
+        let bus_dead_lettered = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "bus_messages_dead_lettered",
+            "Bus messages the registry could not apply after every retry, by kind",
+            bus_dead_lettered.clone(),
         );
         let reconcile_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         registry.register_with_unit(
@@ -253,7 +261,9 @@ impl Metrics {
             cloud_calls,
             cloud_call_duration,
             cloud_errors,
-            bus_messages,
+            bus_consumed,
+            bus_refused,
+            bus_dead_lettered,
             reconcile_duration,
             requests,
             request_duration,
@@ -331,12 +341,26 @@ impl Metrics {
 
     /// One bus message of this kind (the event's name) and what became of it.
     pub fn bus_message(&self, kind: &str, outcome: BusOutcome) {
-        self.bus_messages
-            .get_or_create(&BusLabels {
-                kind: kind.to_string(),
-                outcome: outcome.label().to_string(),
-            })
-            .inc();
+        let kind = kind.to_string();
+        let refused = |reason: &str| RefusalLabels {
+            kind: kind.clone(),
+            reason: reason.to_string(),
+        };
+        match outcome {
+            BusOutcome::Consumed => self.bus_consumed.get_or_create(&KindLabels { kind }).inc(),
+            BusOutcome::RefusedUnknownMember => self
+                .bus_refused
+                .get_or_create(&refused("unknown-member"))
+                .inc(),
+            BusOutcome::RefusedIllegalTransition => self
+                .bus_refused
+                .get_or_create(&refused("illegal-transition"))
+                .inc(),
+            BusOutcome::DeadLettered => self
+                .bus_dead_lettered
+                .get_or_create(&KindLabels { kind })
+                .inc(),
+        };
     }
 
     pub fn reconcile_pass(&self, took: Duration) {

@@ -195,7 +195,7 @@ fn metrics_move_with_members_and_pass_promtool() {
     assert!(
         value(
             &body,
-            "alto_bus_messages_total{kind=\"InstanceActivatedEvent\",outcome=\"consumed\"}"
+            "alto_bus_messages_consumed_total{kind=\"InstanceActivatedEvent\"}"
         ) >= 2.0
     );
     // Route patterns only: no raw path (the cluster id, a payload token), no secret.

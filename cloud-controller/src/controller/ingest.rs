@@ -282,7 +282,7 @@ mod tests {
         let text = metrics.render(&[], &[], false);
         assert!(
             text.contains(
-                "alto_bus_messages_total{kind=\"InstanceStartedEvent\",outcome=\"dead-lettered\"} 1\n"
+                "alto_bus_messages_dead_lettered_total{kind=\"InstanceStartedEvent\"} 1\n"
             ),
             "only the poison event is dead-lettered: {text}"
         );

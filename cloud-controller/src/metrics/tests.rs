@@ -220,6 +220,6 @@ fn requests_are_counted_by_route_pattern_and_status() {
         "alto_http_requests_total{method=\"GET\",route=\"/api/clusters/{clusterId}\",status=\"404\"} 1\n"
     ), "{text}");
     assert!(text.contains(
-        "alto_bus_messages_total{kind=\"InstanceActivatedEvent\",outcome=\"refused-unknown-member\"} 1\n"
+        "alto_bus_messages_refused_total{kind=\"InstanceActivatedEvent\",reason=\"unknown-member\"} 1\n"
     ));
 }
