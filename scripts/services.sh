@@ -94,6 +94,15 @@ ensure_rabbitmq() {
     log "RabbitMQ ready at 127.0.0.1:5672 (MQTT on $MQTT_PORT)"
 }
 
+# promtool (Debian's prometheus package) checks the exposition of GET /metrics in the e2e tests.
+ensure_promtool() {
+    if ! command -v promtool >/dev/null 2>&1; then
+        apt_install prometheus
+    fi
+    command -v promtool >/dev/null 2>&1 || { log "promtool is not installed"; return 1; }
+    log "promtool ready ($(command -v promtool))"
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     ensure_postgres
     ensure_rabbitmq

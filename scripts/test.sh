@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 source scripts/services.sh
 ensure_postgres
 ensure_rabbitmq
+ensure_promtool
 # Apache Libcloud's recorded Nova/CloudStack responses (downloaded from PyPI, never committed).
 ALTO_LIBCLOUD_FIXTURES="$(scripts/libcloud-fixtures.sh)"
 export ALTO_LIBCLOUD_FIXTURES

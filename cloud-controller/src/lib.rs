@@ -10,6 +10,7 @@ pub mod console;
 pub mod controller;
 pub mod convert;
 pub mod error;
+pub mod metrics;
 pub mod mock_cloud;
 pub mod model;
 pub mod naming;

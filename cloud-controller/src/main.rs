@@ -110,6 +110,9 @@ struct ServerArgs {
         value_name = "ADDR"
     )]
     listen: SocketAddr,
+    /// Serve the Prometheus metrics (`/metrics`) on this address instead of the REST API's.
+    #[arg(long, env = "ALTO_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     /// RabbitMQ broker (`amqp://USER:PASSWORD@HOST:5672/%2f`): the message bus for real
     /// agents. Without it the bus is in-process (mock cloud only).
     #[arg(
@@ -535,6 +538,11 @@ async fn run_server(
         .unwrap_or_else(|| format!("http://{addr}"));
     controller.set_public_url(&public_url);
 
+    let metrics_server = match args.metrics_listen {
+        Some(listen) => Some(serve_metrics(&controller, listen).await?),
+        None => None,
+    };
+
     let handle = server.handle();
     let mut server_task = tokio::spawn(server);
     let served = tokio::select! {
@@ -545,6 +553,9 @@ async fn run_server(
         result = &mut server_task => Some(result),
     };
     handle.stop(true).await;
+    if let Some(metrics) = metrics_server {
+        metrics.stop(true).await;
+    }
     if served.is_none() {
         let _ = server_task.await;
     }
@@ -555,6 +566,26 @@ async fn run_server(
         Some(Err(e)) => Err(e).context("the HTTP server task failed"),
         _ => Ok(()),
     }
+}
+
+/// `--metrics-listen`: `/metrics` on a listener of its own, running until its handle stops it.
+async fn serve_metrics(
+    controller: &Arc<Controller>,
+    listen: SocketAddr,
+) -> anyhow::Result<actix_web::dev::ServerHandle> {
+    let bound = api::metrics::bind(controller.clone(), listen);
+    let (server, addr) = match bound {
+        Ok(bound) => bound,
+        Err(e) => {
+            controller.shutdown().await;
+            return Err(e).with_context(|| format!("cannot listen on {listen} (--metrics-listen)"));
+        }
+    };
+    println!("metrics on http://{addr}/metrics");
+    tracing::info!(%addr, "metrics listening");
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok(handle)
 }
 
 /// Ctrl-C or SIGTERM.

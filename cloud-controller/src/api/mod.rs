@@ -1,8 +1,9 @@
-//! The REST API (actix-web): JSON responses, HTTP Basic auth on everything but `/healthz`.
+//! The REST API (actix-web): JSON responses, HTTP Basic auth on everything but `/healthz` and `/metrics`.
 //!
 //! | route | |
 //! |---|---|
 //! | `GET /healthz` | `{"status":"ok"}`, no auth |
+//! | `GET /metrics` | Prometheus metrics, no auth; 404 with `--metrics-listen` (served there) |
 //! | `GET /api/cartridges`, `POST /api/cartridges` | list; deploy (XML, or Stratos 4.0/4.1 JSON) → 201 |
 //! | `GET /api/cartridges/{type}`, `DELETE /api/cartridges/{type}` | describe; undeploy → 204 |
 //! | `GET /api/autoscalingPolicies`, `POST /api/autoscalingPolicies` | list; deploy → 201 |
@@ -28,6 +29,7 @@ mod clusters;
 pub mod error;
 pub mod extract;
 pub mod json_shapes;
+pub mod metrics;
 pub mod openapi;
 mod payload;
 mod policies;
@@ -140,6 +142,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .default_service(web::to(method_not_allowed)),
                 ),
         )
+        .configure(metrics::configure)
         .default_service(web::to(not_found));
 }
 
@@ -159,6 +162,7 @@ pub fn app(
         .app_data(web::Data::from(controller))
         .wrap(from_fn(log_request))
         .configure(crate::console::configure)
+        .wrap(from_fn(metrics::record_request))
         .configure(configure)
 }
 

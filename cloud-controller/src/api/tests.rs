@@ -533,3 +533,35 @@ async fn bind_serves_on_a_free_port() {
     let _ = task.await;
     h.stop().await;
 }
+
+/// `/metrics` needs no login, labels requests by route pattern (never a raw path, never a
+/// payload token), and answers 404 once `--metrics-listen` serves it elsewhere.
+#[actix_web::test]
+async fn metrics_are_public_and_label_route_patterns_only() {
+    let h = Harness::start("metrics").await;
+    let app = test::init_service(app(h.controller.clone())).await;
+    for uri in ["/api/payload/secret-token-123", "/no/such/path"] {
+        let _ = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+    }
+    let res = test::call_service(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers().get(header::CONTENT_TYPE).unwrap(),
+        crate::metrics::CLASSIC_CONTENT_TYPE
+    );
+    let body = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    assert!(body.contains("route=\"/api/payload/{token}\""), "{body}");
+    assert!(
+        body.contains(
+            "alto_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1\n"
+        ),
+        "{body}"
+    );
+    assert!(!body.contains("secret-token-123"), "{body}");
+    assert!(!body.contains("/no/such/path"), "{body}");
+
+    h.controller.metrics().serve_separately();
+    let res = test::call_service(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
+    assert_eq!(res.status(), 404);
+    h.stop().await;
+}

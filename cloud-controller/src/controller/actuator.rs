@@ -21,8 +21,9 @@ use super::scaling_state::ScalingState;
 use super::store::{internal, now_secs, Store};
 use super::topology::TopologyPublisher;
 use crate::error::{ControllerError, Result};
+use crate::metrics::Metrics;
 use alto_registry::{Fence, Member, RegistryError, Transition};
-use iaas::{Instance, InstanceFilter};
+use iaas::{Iaas, Instance, InstanceFilter};
 use messaging::MemberState;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,7 @@ pub(crate) struct Actuator {
     scaling: Arc<ScalingState>,
     heartbeats: Arc<Heartbeats>,
     leadership: Arc<Leadership>,
+    metrics: Arc<Metrics>,
     /// Members with a cloud call in flight.
     busy: Mutex<HashSet<String>>,
     /// Members whose termination failed: not before this, and how many failures so far.
@@ -60,6 +62,8 @@ pub(crate) struct ActuatorParts {
     pub heartbeats: Arc<Heartbeats>,
     /// Only the leader calls the clouds, each call's intent fenced with its term's token.
     pub leadership: Arc<Leadership>,
+    /// Every cloud call is counted and timed here.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Actuator {
@@ -74,6 +78,7 @@ impl Actuator {
             scaling: parts.scaling,
             heartbeats: parts.heartbeats,
             leadership: parts.leadership,
+            metrics: parts.metrics,
             busy: Mutex::new(HashSet::new()),
             retry_at: Mutex::new(HashMap::new()),
         }
@@ -174,7 +179,14 @@ impl Actuator {
         )?;
         self.commit_to_call(&member.member_id).await?;
         tracing::info!(member = %member.member_id, cluster = %cluster.cluster_id, partition = %member.partition_id, provider = %member.provider_type, "starting member");
-        let result = cloud.start_instance(&spec).await;
+        let result = self
+            .metrics
+            .cloud_call(
+                &member.provider_type,
+                "start_instance",
+                cloud.start_instance(&spec),
+            )
+            .await;
         crash_point("after-start-call");
         self.scaling.record_start(
             &member.cluster_id,
@@ -352,11 +364,8 @@ impl Actuator {
         // every instance carrying the member's tag. A duplicate is the reconciler's to find.
         let instances: Vec<String> = match &member.instance_id {
             Some(id) => vec![id.clone()],
-            None => cloud
-                .describe_instances(&InstanceFilter {
-                    cluster_id: None,
-                    member_id: Some(member.member_id.clone()),
-                })
+            None => self
+                .describe_member(&member.provider_type, cloud.as_ref(), &member.member_id)
                 .await
                 .map_err(internal)?
                 .into_iter()
@@ -364,7 +373,15 @@ impl Actuator {
                 .collect(),
         };
         for instance_id in instances {
-            match cloud.terminate_instance(&instance_id).await {
+            match self
+                .metrics
+                .cloud_call(
+                    &member.provider_type,
+                    "terminate_instance",
+                    cloud.terminate_instance(&instance_id),
+                )
+                .await
+            {
                 Ok(()) => {}
                 Err(e) if e.is_not_found() => {}
                 Err(e) => {
@@ -390,6 +407,26 @@ impl Actuator {
         Ok(())
     }
 
+    /// The instances carrying a member's tag (counted and timed like every cloud call).
+    pub(crate) async fn describe_member(
+        &self,
+        provider_type: &str,
+        cloud: &dyn Iaas,
+        member_id: &str,
+    ) -> std::result::Result<Vec<Instance>, iaas::IaasError> {
+        let filter = InstanceFilter {
+            cluster_id: None,
+            member_id: Some(member_id.to_string()),
+        };
+        self.metrics
+            .cloud_call(
+                provider_type,
+                "describe_instances",
+                cloud.describe_instances(&filter),
+            )
+            .await
+    }
+
     /// Terminate an instance no member owns (an orphan found by reconciliation).
     pub(crate) async fn terminate_orphan(
         &self,
@@ -403,7 +440,15 @@ impl Actuator {
         let fence = self.leadership.acting()?;
         self.store.run(move |r| r.check_fence(&fence)).await?;
         self.leadership.acting()?;
-        match cloud.terminate_instance(instance_id).await {
+        match self
+            .metrics
+            .cloud_call(
+                provider_type,
+                "terminate_instance",
+                cloud.terminate_instance(instance_id),
+            )
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(internal(e)),

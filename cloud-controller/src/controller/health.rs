@@ -1,12 +1,14 @@
 //! Health ingestion: the bounded, lossy `health.#` queue. Every stat is its member's
-//! heartbeat, feeds the cluster's health windows and its load history (the console's chart); a stat wakes the scaling loop, rate-limited
-//! by the loop's gate, so a load change is evaluated within a fraction of a second.
+//! heartbeat, feeds the cluster's health windows and its load history (the console's chart);
+//! a stat wakes the scaling loop, rate-limited by the loop's gate, so a load change is
+//! evaluated within a fraction of a second.
 
 use super::heartbeats::Heartbeats;
 use super::history::LoadHistory;
 use super::scaling::ScalingWake;
 use super::scaling_state::ScalingState;
 use super::store::now_secs;
+use crate::metrics::{BusOutcome, Metrics};
 use messaging::{Event, Subscription};
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ pub(crate) async fn run(
     scaling: Arc<ScalingState>,
     wake: Arc<ScalingWake>,
     history: Arc<LoadHistory>,
+    metrics: Arc<Metrics>,
 ) {
     while let Some(delivery) = queue.next().await {
         if let Event::MemberHealthStatsEvent(stats) = &delivery.event {
@@ -24,6 +27,7 @@ pub(crate) async fn run(
             wake.for_health();
             history.record(stats, now_secs());
         }
+        metrics.bus_message(delivery.event.name(), BusOutcome::Consumed);
         let _ = delivery.ack().await;
     }
 }

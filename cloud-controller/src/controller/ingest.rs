@@ -15,10 +15,10 @@ use super::heartbeats::Heartbeats;
 use super::store::Store;
 use super::topology::TopologyPublisher;
 use crate::error::{ControllerError, Result};
+use crate::metrics::{BusOutcome, Metrics};
 use alto_registry::{Member, Registry, RegistryError, Transition};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use messaging::{Event, MemberState, Subscription};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +32,7 @@ pub(crate) struct StatusIngest {
     heartbeats: Arc<Heartbeats>,
     topology: Arc<TopologyPublisher>,
     actuator: Arc<super::actuator::Actuator>,
-    dead_lettered: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 impl StatusIngest {
@@ -41,33 +41,40 @@ impl StatusIngest {
         heartbeats: Arc<Heartbeats>,
         topology: Arc<TopologyPublisher>,
         actuator: Arc<Actuator>,
+        metrics: Arc<Metrics>,
     ) -> StatusIngest {
         StatusIngest {
             store,
             heartbeats,
             topology,
             actuator,
-            dead_lettered: AtomicU64::new(0),
+            metrics,
         }
     }
 
     pub(crate) async fn run(self: Arc<Self>, queue: Subscription) {
         let me = self.clone();
-        consume(queue, &self.dead_lettered, RETRY, move |event| {
+        consume(queue, &self.metrics, RETRY, move |event| {
             let me = me.clone();
             async move { me.apply(&event).await }
         })
         .await;
     }
 
-    /// Apply one agent event. Only registry failures are errors.
+    /// Apply one agent event and count what became of it. Only registry failures are errors.
     pub(crate) async fn apply(&self, event: &Event) -> Result<()> {
+        let outcome = self.apply_uncounted(event).await?;
+        self.metrics.bus_message(event.name(), outcome);
+        Ok(())
+    }
+
+    async fn apply_uncounted(&self, event: &Event) -> Result<BusOutcome> {
         let (target, member_ref) = match event {
             Event::InstanceStartedEvent(e) => (MemberState::Starting, &e.member),
             Event::InstanceActivatedEvent(e) => (MemberState::Active, &e.member),
             Event::InstanceMaintenanceModeEvent(e) => (MemberState::InMaintenance, &e.member),
             Event::InstanceReadyToShutdownEvent(e) => (MemberState::ReadyToShutDown, &e.member),
-            _ => return Ok(()),
+            _ => return Ok(BusOutcome::Consumed),
         };
         let member_id = member_ref.member_id.clone();
         let outcome = self
@@ -78,11 +85,11 @@ impl StatusIngest {
             Ok(moved) => moved,
             Err(ControllerError::Registry(RegistryError::IllegalTransition { .. })) => {
                 tracing::info!(member = %member_ref.member_id, event = event.name(), "late or out-of-order event ignored");
-                return Ok(());
+                return Ok(BusOutcome::RefusedIllegalTransition);
             }
             Err(ControllerError::Registry(RegistryError::NotFound(_))) => {
                 tracing::warn!(member = %member_ref.member_id, event = event.name(), "event for an unknown member ignored");
-                return Ok(());
+                return Ok(BusOutcome::RefusedUnknownMember);
             }
             Err(e) => return Err(e),
         };
@@ -98,7 +105,7 @@ impl StatusIngest {
                 .terminate_on_request(member, "agent ready to shut down")
                 .await?;
         }
-        Ok(())
+        Ok(BusOutcome::Consumed)
     }
 }
 
@@ -118,7 +125,7 @@ const RETRY: Redelivery = Redelivery {
 
 /// Apply each delivery; acknowledge after success; on failure try again after a growing delay,
 /// `retries` times, then reject it without requeue (dead-letter) and count it.
-async fn consume<F, Fut>(mut queue: Subscription, dead: &AtomicU64, policy: Redelivery, apply: F)
+async fn consume<F, Fut>(mut queue: Subscription, metrics: &Metrics, policy: Redelivery, apply: F)
 where
     F: Fn(Event) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
@@ -141,7 +148,7 @@ where
                         tokio::time::sleep(delay).await;
                     }
                     None => {
-                        dead.fetch_add(1, Ordering::Relaxed);
+                        metrics.bus_message(delivery.event.name(), BusOutcome::DeadLettered);
                         let member = delivery.event.member().map(|m| m.member_id.clone());
                         tracing::error!(event = delivery.event.name(), member = ?member, error = %e, attempts = policy.retries + 1, "event dead-lettered");
                         let _ = delivery.reject(false).await;
@@ -197,7 +204,7 @@ mod tests {
     use super::*;
     use messaging::events::{InstanceStatusEvent, MemberRef};
     use messaging::{Bus, InProcessBus, QueueKind, SubscriptionSpec};
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn started(member_id: &str) -> Event {
         Event::InstanceStartedEvent(InstanceStatusEvent {
@@ -228,13 +235,13 @@ mod tests {
         bus.publish(&started("fine")).await.unwrap();
         let attempts: Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>> = Arc::default();
         let flaky_failures = Arc::new(AtomicUsize::new(0));
-        let dead = Arc::new(AtomicU64::new(0));
+        let metrics = Arc::new(Metrics::new());
         let policy = Redelivery {
             retries: 3,
             first: Duration::from_millis(20),
             last: Duration::from_millis(80),
         };
-        let (log, flaky, dead2) = (attempts.clone(), flaky_failures.clone(), dead.clone());
+        let (log, flaky, dead2) = (attempts.clone(), flaky_failures.clone(), metrics.clone());
         let consumer = tokio::spawn(async move {
             consume(queue, &dead2, policy, move |event| {
                 let (log, flaky) = (log.clone(), flaky.clone());
@@ -272,10 +279,12 @@ mod tests {
                 "retries are spaced, not a hot loop"
             );
         }
-        assert_eq!(
-            dead.load(Ordering::SeqCst),
-            1,
-            "only the poison event is dead-lettered"
+        let text = metrics.render(&[], &[], false);
+        assert!(
+            text.contains(
+                "alto_bus_messages_dead_lettered_total{kind=\"InstanceStartedEvent\"} 1\n"
+            ),
+            "only the poison event is dead-lettered: {text}"
         );
         assert_eq!(log.iter().filter(|(id, _)| id == "flaky").count(), 3);
     }

@@ -21,6 +21,7 @@
 //! | graceful removal | [`cleanup`] | cleanup requests and their timeout |
 //! | payload grants | [`grants`] | payloads served by URL |
 //! | reconciliation | [`reconcile`] | the registry compared with every cloud |
+//! | metrics | [`crate::metrics`] | counters and histograms the parts feed; gauges read from the registry at scrape time |
 //!
 //! REST handlers and bus consumers only record intent and facts in the registry; the scaling
 //! loop decides; the actuator calls the clouds; the reconciler repairs what a crash left. Every
@@ -53,13 +54,14 @@ mod subscriptions;
 mod teardown;
 mod tenancy;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 mod topology;
 mod views;
 
 use crate::auth;
 use crate::convert;
 use crate::error::Result;
+use crate::metrics::Metrics;
 use actuator::{Actuator, ActuatorParts};
 use admission::Admission;
 use alto_registry::Registry;
@@ -178,6 +180,7 @@ pub struct Controller {
     wake: Arc<ScalingWake>,
     history: Arc<LoadHistory>,
     session_key: SessionKey,
+    metrics: Arc<Metrics>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// This process's hold on the data directory.
     _data_lock: DataLock,
@@ -195,6 +198,7 @@ impl Controller {
             .await
             .map_err(internal)??;
         let store = Store::new(registry);
+        let metrics = Arc::new(Metrics::new());
         let caller = iaas::Caller::new(opts.replica_id.clone());
         let leadership = Arc::new(Leadership::new(
             store.clone(),
@@ -273,6 +277,7 @@ impl Controller {
             scaling: scaling_state.clone(),
             heartbeats: heartbeats.clone(),
             leadership: leadership.clone(),
+            metrics: metrics.clone(),
         }));
         let cleanup = Arc::new(CleanupTracker::new(
             store.clone(),
@@ -286,6 +291,7 @@ impl Controller {
             actuator.clone(),
             topology.clone(),
             opts.reconcile_mode,
+            metrics.clone(),
         ));
         let wake = ScalingWake::new();
         let mut template = opts.scaling;
@@ -305,12 +311,14 @@ impl Controller {
             template,
             period: opts.scaling_interval,
             leadership: leadership.clone(),
+            metrics: metrics.clone(),
         });
         let ingest = Arc::new(StatusIngest::new(
             store.clone(),
             heartbeats.clone(),
             topology.clone(),
             actuator,
+            metrics.clone(),
         ));
 
         let tasks = vec![
@@ -321,6 +329,7 @@ impl Controller {
                 scaling_state,
                 wake.clone(),
                 history.clone(),
+                metrics.clone(),
             )),
             tokio::spawn(topology.clone().run(
                 store.clone(),
@@ -351,6 +360,7 @@ impl Controller {
             wake,
             history,
             session_key: SessionKey::new(),
+            metrics,
             tasks: Mutex::new(tasks),
             _data_lock: data_lock,
         }))
@@ -373,6 +383,21 @@ impl Controller {
     /// Who leads, as this replica last saw it.
     pub fn leader(&self) -> LeaderView {
         self.leadership.view()
+    }
+
+    /// The controller's counters, gauges and histograms.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The metrics exposition, with the members and clusters gauges read from the registry
+    /// now (right on every replica, leader or not).
+    pub async fn metrics_text(&self, openmetrics: bool) -> Result<String> {
+        let (clusters, members) = self
+            .store
+            .run(|r| Ok((r.list_clusters(None, false)?, r.list_live_members()?)))
+            .await?;
+        Ok(self.metrics.render(&clusters, &members, openmetrics))
     }
 
     /// Where this controller's REST API is reachable from instances (`https://...`, or a

@@ -24,6 +24,7 @@ use super::clouds::Clouds;
 use super::store::{now_ms, Store};
 use super::topology::TopologyPublisher;
 use crate::error::Result;
+use crate::metrics::Metrics;
 use alto_registry::Member;
 use iaas::{Iaas, Instance, InstanceFilter};
 use messaging::MemberState;
@@ -223,6 +224,7 @@ pub(crate) struct Reconciler {
     mode: ReconcileMode,
     last: Mutex<ReconcileReport>,
     totals: [AtomicU64; 4],
+    metrics: Arc<Metrics>,
 }
 
 impl Reconciler {
@@ -232,8 +234,10 @@ impl Reconciler {
         actuator: Arc<Actuator>,
         topology: Arc<TopologyPublisher>,
         mode: ReconcileMode,
+        metrics: Arc<Metrics>,
     ) -> Reconciler {
         Reconciler {
+            metrics,
             store,
             clouds,
             actuator,
@@ -307,6 +311,13 @@ impl Reconciler {
 
     /// One pass over every cloud, concurrently.
     pub(crate) async fn pass(&self) -> Result<ReconcileReport> {
+        let timer = std::time::Instant::now();
+        let report = self.pass_untimed().await;
+        self.metrics.reconcile_pass(timer.elapsed());
+        report
+    }
+
+    async fn pass_untimed(&self) -> Result<ReconcileReport> {
         let started = now_ms();
         let clouds: Vec<(String, Arc<dyn Iaas>)> = self
             .clouds
@@ -379,8 +390,13 @@ impl Reconciler {
         cloud: &dyn Iaas,
         started: i64,
     ) -> Result<Vec<ReconcileAction>> {
-        let instances = cloud
-            .describe_instances(&InstanceFilter::default())
+        let instances = self
+            .metrics
+            .cloud_call(
+                provider_type,
+                "describe_instances",
+                cloud.describe_instances(&InstanceFilter::default()),
+            )
             .await
             .map_err(super::store::internal)?;
         let provider = provider_type.to_string();
@@ -489,11 +505,9 @@ impl Reconciler {
                     let cloud = self.clouds.get(&a.provider_type).ok_or_else(|| {
                         super::store::internal(format!("no cloud for provider {}", a.provider_type))
                     })?;
-                    let found = cloud
-                        .describe_instances(&InstanceFilter {
-                            cluster_id: None,
-                            member_id: Some(m.member_id.clone()),
-                        })
+                    let found = self
+                        .actuator
+                        .describe_member(&a.provider_type, cloud.as_ref(), &m.member_id)
                         .await
                         .map_err(super::store::internal)?;
                     if found.is_empty() {

@@ -20,6 +20,7 @@ use super::scaling_state::{MemberFacts, ScalingState};
 use super::store::{now_secs, Store};
 use super::topology::TopologyPublisher;
 use crate::error::Result;
+use crate::metrics::Metrics;
 use crate::naming;
 use alto_registry::{Cluster, ClusterStatus, Member, NewMember};
 use autoscaler::{EvaluationGate, EvaluationInput, GateDecision, ScalingAction, ScalingSettings};
@@ -110,6 +111,8 @@ pub(crate) struct ScalingLoop {
     pub(crate) period: Duration,
     /// Every start decided here is committed with the term's fence.
     pub(crate) leadership: Arc<Leadership>,
+    /// Decisions are counted by outcome.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl ScalingLoop {
@@ -251,6 +254,7 @@ impl ScalingLoop {
             &memory,
             now,
         );
+        self.metrics.decision(&record);
         self.decisions.keep(&record).await?;
         // The one place that actuates; `actions()` is empty for a dry run.
         for action in record.actions() {

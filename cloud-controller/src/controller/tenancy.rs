@@ -13,7 +13,16 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub const MAX_USER_NAME: usize = 64;
 
 impl Controller {
+    /// Check a login; a refusal is counted (`alto_login_failures_total`).
     pub async fn authenticate(&self, login: &str, password: &str) -> Result<Principal> {
+        let result = self.check_login(login, password).await;
+        if matches!(result, Err(ControllerError::Unauthorized)) {
+            self.metrics.login_failure();
+        }
+        result
+    }
+
+    async fn check_login(&self, login: &str, password: &str) -> Result<Principal> {
         let login_owned = login.to_string();
         let user = self.store.run(move |r| r.get_user(&login_owned)).await?;
         let Some(user) = user else {
