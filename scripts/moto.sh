@@ -10,34 +10,16 @@
 # under us when moto releases; bump MOTO_VERSION deliberately.
 set -euo pipefail
 
+# shellcheck source=scripts/venv.sh
+source "$(dirname "$0")/venv.sh"
+
 MOTO_VERSION="${ALTO_MOTO_VERSION:-5.1.4}"
 VENV="${ALTO_MOTO_VENV:-$HOME/.cache/altostratus/moto-venv}"
 SERVER="$VENV/bin/moto_server"
-STAMP="$VENV/.moto-$MOTO_VERSION"
 
-log() { printf '[moto] %s\n' "$*" >&2; }
-
-if [ -x "$SERVER" ] && [ -f "$STAMP" ]; then
-    echo "$SERVER"
-    exit 0
-fi
-
-PYTHON="${PYTHON:-$(command -v python3 || true)}"
-if [ -z "$PYTHON" ]; then
-    log "python3 is required (apt-get install python3 python3-venv)"
-    exit 1
-fi
-if [ ! -x "$VENV/bin/python" ]; then
-    log "creating virtualenv $VENV"
-    mkdir -p "$(dirname "$VENV")"
-    "$PYTHON" -m venv "$VENV"
-fi
-log "installing moto[server]==$MOTO_VERSION"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2
+ensure_venv "$VENV" "moto[server]==$MOTO_VERSION" moto
 if [ ! -x "$SERVER" ]; then
-    log "moto installed but $SERVER is missing"
+    printf '[moto] moto installed but %s is missing\n' "$SERVER" >&2
     exit 1
 fi
-touch "$STAMP"
 echo "$SERVER"

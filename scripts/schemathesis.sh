@@ -13,10 +13,11 @@
 # operation and phase, ALTO_SCHEMATHESIS_MAX_TIME seconds for the whole run (then it fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/venv.sh
+source scripts/venv.sh
 
 SCHEMATHESIS_VERSION="${ALTO_SCHEMATHESIS_VERSION:-4.32.5}"
 VENV="${ALTO_SCHEMATHESIS_VENV:-$HOME/.cache/altostratus/schemathesis-venv}"
-STAMP="$VENV/.schemathesis-$SCHEMATHESIS_VERSION"
 EXAMPLES="${ALTO_SCHEMATHESIS_EXAMPLES:-25}"
 MAX_TIME="${ALTO_SCHEMATHESIS_MAX_TIME:-240}"
 ALTO="${CARGO_TARGET_DIR:-target}/debug/alto"
@@ -28,22 +29,7 @@ if [ ! -x "$ALTO" ]; then
     exit 1
 fi
 
-if [ ! -x "$VENV/bin/schemathesis" ] || [ ! -f "$STAMP" ]; then
-    PYTHON="${PYTHON:-$(command -v python3 || true)}"
-    if [ -z "$PYTHON" ]; then
-        log "python3 is required (apt-get install python3 python3-venv)"
-        exit 1
-    fi
-    if [ ! -x "$VENV/bin/python" ]; then
-        log "creating virtualenv $VENV"
-        mkdir -p "$(dirname "$VENV")"
-        "$PYTHON" -m venv "$VENV"
-    fi
-    log "installing schemathesis==$SCHEMATHESIS_VERSION"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2
-    touch "$STAMP"
-fi
+ensure_venv "$VENV" "schemathesis==$SCHEMATHESIS_VERSION" schemathesis
 
 WORK="$(mktemp -d)"
 ALTO_PID=""

@@ -10,7 +10,9 @@
 
 mod common;
 
-use common::{repo_root, temp_dir, Alto, StartOptions, ADMIN_PASSWORD};
+use common::{
+    mock_cloud_xml, repo_root, temp_dir, web_cartridge, Alto, StartOptions, ADMIN_PASSWORD,
+};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,13 +29,11 @@ fn conf(dir: &Path) -> PathBuf {
     let write = |name: &str, text: &str| std::fs::write(conf.join(name), text).expect("write conf");
     write(
         "cloud-controller.xml",
-        r#"<cloudController><iaasProviders><iaasProvider type="mock" name="mock">
-    <className>org.apache.stratos.cloud.controller.iaases.mock.MockIaas</className>
-    <provider>mock</provider><identity>x</identity><credential>y</credential>
-    <property name="mock.start.latency.ms" value="200"/>
-    <property name="mock.agent.delay.ms" value="20"/>
-    <property name="mock.stats.interval.secs" value="1"/>
-  </iaasProvider></iaasProviders></cloudController>"#,
+        &mock_cloud_xml(&[
+            ("mock.start.latency.ms", "200"),
+            ("mock.agent.delay.ms", "20"),
+            ("mock.stats.interval.secs", "1"),
+        ]),
     );
     write(
         "mock-iaas.xml",
@@ -42,14 +42,7 @@ fn conf(dir: &Path) -> PathBuf {
   <pattern factor="memory-consumption" mode="loop"><sampleValues>30,40</sampleValues><sampleDuration>10</sampleDuration></pattern>
 </cartridge></health-statistics></mock-iaas>"#,
     );
-    write(
-        "cartridge.xml",
-        r#"<cartridge type="web" host="web.example.org" provider="apache" version="1" multiTenant="false">
-  <displayName>web</displayName><description>console tests</description>
-  <iaasProvider type="mock"><imageId>img</imageId></iaasProvider>
-  <portMapping><http port="80" proxyPort="8280"/></portMapping>
-</cartridge>"#,
-    );
+    write("cartridge.xml", &web_cartridge(&["mock"]));
     write(
         "autoscale-hot.xml",
         r#"<autoscalePolicy id="hot"><loadThresholds>

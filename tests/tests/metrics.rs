@@ -19,28 +19,14 @@ fn conf(dir: &Path) -> PathBuf {
     let write = |name: &str, text: &str| std::fs::write(conf.join(name), text).expect("write");
     write(
         "cloud-controller.xml",
-        r#"<cloudController><iaasProviders><iaasProvider type="mock" name="mock">
-    <className>org.apache.stratos.cloud.controller.iaases.mock.MockIaas</className>
-    <provider>mock</provider><identity>x</identity><credential>y</credential>
-    <property name="mock.start.latency.ms" value="50"/>
-    <property name="mock.agent.delay.ms" value="20"/>
-    <property name="mock.stats.interval.secs" value="2"/>
-  </iaasProvider></iaasProviders></cloudController>"#,
+        &mock_cloud_xml(&[
+            ("mock.start.latency.ms", "50"),
+            ("mock.agent.delay.ms", "20"),
+            ("mock.stats.interval.secs", "2"),
+        ]),
     );
-    write(
-        "cartridge.xml",
-        r#"<cartridge type="web" host="web.example.org" provider="apache" version="1" multiTenant="false">
-  <displayName>web</displayName><description>metrics tests</description>
-  <iaasProvider type="mock"><imageId>img</imageId></iaasProvider>
-  <portMapping><http port="80" proxyPort="8280"/></portMapping>
-</cartridge>"#,
-    );
-    write(
-        "autoscale.xml",
-        r#"<autoscalePolicy id="steady"><loadThresholds>
-  <requestsInFlight><threshold value="1000000"/></requestsInFlight>
-</loadThresholds></autoscalePolicy>"#,
-    );
+    write("cartridge.xml", &web_cartridge(&["mock"]));
+    write("autoscale.xml", STEADY_POLICY);
     write(
         "deployment.xml",
         r#"<deploymentPolicy id="two"><partitionGroup id="np">

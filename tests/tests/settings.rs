@@ -16,19 +16,9 @@ fn conf(dir: &Path) -> PathBuf {
     let write = |name: &str, text: &str| std::fs::write(conf.join(name), text).expect("write");
     write(
         "cloud-controller.xml",
-        r#"<cloudController><iaasProviders><iaasProvider type="mock" name="mock">
-  <className>org.apache.stratos.cloud.controller.iaases.mock.MockIaas</className>
-  <provider>mock</provider><identity>x</identity><credential>y</credential>
-  <property name="mock.agent" value="false"/>
-</iaasProvider></iaasProviders></cloudController>"#,
+        &mock_cloud_xml(&[("mock.agent", "false")]),
     );
-    write(
-        "cartridge.xml",
-        r#"<cartridge type="web" host="web.example.org" provider="apache" version="1" multiTenant="false">
-  <displayName>web</displayName><description>settings tests</description>
-  <iaasProvider type="mock"><imageId>img</imageId></iaasProvider>
-</cartridge>"#,
-    );
+    write("cartridge.xml", &web_cartridge(&["mock"]));
     write("autoscale.xml", &policy(None));
     write(
         "deployment.xml",

@@ -367,6 +367,21 @@ pub fn cloud_instances(dir: &Path, provider: &str) -> std::collections::BTreeMap
         .unwrap_or_default()
 }
 
+/// A cloud-controller.xml with one in-process mock cloud, type `mock`, with `properties`.
+pub fn mock_cloud_xml(properties: &[(&str, &str)]) -> String {
+    let props: String = properties
+        .iter()
+        .map(|(k, v)| format!(r#"<property name="{k}" value="{v}"/>"#))
+        .collect();
+    format!(
+        r#"<cloudController><iaasProviders><iaasProvider type="mock" name="mock">
+    <className>org.apache.stratos.cloud.controller.iaases.mock.MockIaas</className>
+    <provider>mock</provider><identity>x</identity><credential>y</credential>
+    {props}
+  </iaasProvider></iaasProviders></cloudController>"#
+    )
+}
+
 /// A cartridge `web` on the given provider types (tests that write a conf of their own).
 pub fn web_cartridge(providers: &[&str]) -> String {
     let providers: String = providers
