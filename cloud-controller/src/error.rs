@@ -10,6 +10,9 @@ pub enum ControllerError {
     /// Missing or wrong credentials.
     #[error("authentication required")]
     Unauthorized,
+    /// Too many failed logins for this login or from this address: try again later.
+    #[error("too many failed logins; retry in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
     /// Authenticated, but not allowed to do this.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -38,6 +41,7 @@ impl ControllerError {
         match self {
             ControllerError::Invalid(_) => 400,
             ControllerError::Unauthorized => 401,
+            ControllerError::TooManyAttempts { .. } => 429,
             ControllerError::Forbidden(_) => 403,
             ControllerError::NotFound(_) => 404,
             ControllerError::Conflict(_) => 409,

@@ -28,6 +28,8 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     problems: Vec<String>,
+    /// Seconds for `Retry-After` on a 429.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -36,6 +38,7 @@ impl ApiError {
             status,
             message: message.into(),
             problems: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -86,8 +89,15 @@ impl From<ControllerError> for ApiError {
                     status,
                     message,
                     problems: lines,
+                    retry_after: None,
                 }
             }
+            ControllerError::TooManyAttempts { retry_after_secs } => ApiError {
+                status,
+                message: e.to_string(),
+                problems: Vec::new(),
+                retry_after: Some(retry_after_secs.max(1)),
+            },
             other => {
                 if status.is_server_error() {
                     tracing::error!(error = %other, "request failed");
@@ -96,6 +106,7 @@ impl From<ControllerError> for ApiError {
                     status,
                     message: other.to_string(),
                     problems: Vec::new(),
+                    retry_after: None,
                 }
             }
         }
@@ -120,6 +131,9 @@ impl ResponseError for ApiError {
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         response.json(self.body())
     }

@@ -5,6 +5,7 @@ use super::error::{from_actix, ApiError};
 use super::MAX_BODY_BYTES;
 use crate::auth::Principal;
 use crate::controller::Controller;
+use crate::error::ControllerError;
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::web::{self, Bytes};
@@ -62,11 +63,19 @@ impl FromRequest for Caller {
                 login: login.clone(),
                 authenticated: false,
             });
-            // Any failure is a plain 401: do not tell which of login and password was wrong.
+            // A refused login is a plain 401 (which of login and password was wrong is not
+            // told); too many of them a 429; a registry that is away a 503.
+            let source = req.peer_addr().map(|a| a.ip());
             let principal = controller
-                .authenticate(&login, &password)
+                .authenticate_from(&login, &password, source)
                 .await
-                .map_err(|_| ApiError::unauthorized())?;
+                .map_err(|e| match e {
+                    e @ ControllerError::TooManyAttempts { .. } => ApiError::from(e),
+                    ControllerError::Registry(r) if r.is_unavailable() => {
+                        ApiError::from(ControllerError::Registry(r))
+                    }
+                    _ => ApiError::unauthorized(),
+                })?;
             req.extensions_mut().insert(LoginName {
                 login: principal.login.clone(),
                 authenticated: true,

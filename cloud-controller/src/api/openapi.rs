@@ -45,7 +45,7 @@ pub const BASIC_AUTH: &str = "basic";
         super::payload::get,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&BasicAuth),
+    modifiers(&BasicAuth, &LoginThrottling),
     tags(
         (name = "probes", description = "Health, leadership and this document (no auth)"),
         (name = "cartridges", description = "Cartridge definitions"),
@@ -71,6 +71,42 @@ impl Modify for BasicAuth {
                 BASIC_AUTH,
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
             );
+    }
+}
+
+/// Every operation that takes credentials can also answer 429: too many failed logins for that
+/// login or from that address (controller/logins.rs), with `Retry-After`.
+struct LoginThrottling;
+
+impl Modify for LoginThrottling {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let throttled = ResponseBuilder::new()
+            .description("Too many failed logins for this login or from this address; retry after Retry-After seconds")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if op.responses.responses.contains_key("401") {
+                    op.responses
+                        .responses
+                        .insert("429".to_string(), throttled.clone().into());
+                }
+            }
+        }
     }
 }
 

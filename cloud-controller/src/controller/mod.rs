@@ -7,7 +7,7 @@
 //! | registry access | [`store`] | blocking registry calls off the async threads |
 //! | definitions | [`definitions`] | cartridges and policies (conf/ and deployed) |
 //! | clouds | [`clouds`] | one driver per iaasProvider type |
-//! | tenancy and login | [`tenancy`] | authentication, tenants |
+//! | tenancy and login | [`tenancy`], [`logins`] | authentication (cached, throttled), tenants |
 //! | subscriptions | [`subscriptions`] | subscribe and unsubscribe (intent only) |
 //! | read views | [`views`] | what the REST API shows, tenant-scoped |
 //! | status ingestion | [`ingest`] | agents' lifecycle events → registry transitions |
@@ -45,6 +45,7 @@ mod ingest;
 mod launch;
 mod leadership;
 mod limits;
+mod logins;
 pub mod reconcile;
 mod scaling;
 mod scaling_state;
@@ -80,6 +81,7 @@ pub use leadership::LeaderView;
 use leadership::Leadership;
 use limits::MemberLimits;
 pub use limits::{DEFAULT_MAX_MEMBERS_PER_CLUSTER, DEFAULT_MAX_MEMBERS_PER_TENANT};
+use logins::LoginGuard;
 use messaging::{Bus, QueueKind, SubscriptionSpec};
 use reconcile::Reconciler;
 pub use reconcile::{ReconcileMode, ReconcileReport};
@@ -181,6 +183,10 @@ pub struct Controller {
     history: Arc<LoadHistory>,
     session_key: SessionKey,
     metrics: Arc<Metrics>,
+    /// Cached credentials, failed-login throttling, bounded verifications.
+    logins: LoginGuard,
+    /// What an unknown login is verified against (costs what a wrong password costs).
+    dummy_hash: String,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// This process's hold on the data directory.
     _data_lock: DataLock,
@@ -208,6 +214,7 @@ impl Controller {
         let definitions = Arc::new(Definitions::load(&store, opts.conf_dir.as_deref()).await?);
 
         let hash = auth::hash_password(&opts.admin_password)?;
+        let dummy_hash = auth::hash_password(&auth::generate_password())?;
         store.run(move |r| r.ensure_admin(&hash)).await?;
 
         let (clouds, admission) = {
@@ -361,6 +368,8 @@ impl Controller {
             history,
             session_key: SessionKey::new(),
             metrics,
+            logins: LoginGuard::new(),
+            dummy_hash,
             tasks: Mutex::new(tasks),
             _data_lock: data_lock,
         }))

@@ -6,41 +6,83 @@ use crate::auth::{self, Principal};
 use crate::error::{ControllerError, Result};
 use crate::model::{TenantInfo, TenantRequest};
 use alto_registry::NewTenant;
+use std::net::IpAddr;
+use std::time::Instant;
 
 /// The longest password a tenant admin may be given.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// The longest user name (before `@domain`).
 pub const MAX_USER_NAME: usize = 64;
+/// The longest login presented (`user@domain`: a name and a domain name).
+pub const MAX_LOGIN_BYTES: usize = MAX_USER_NAME + 1 + 253;
 
 impl Controller {
-    /// Check a login; a refusal is counted (`alto_login_failures_total`).
+    /// Check a login (no source address known: only the per-login limit applies).
     pub async fn authenticate(&self, login: &str, password: &str) -> Result<Principal> {
+        self.authenticate_from(login, password, None).await
+    }
+
+    /// Check a login presented from `source`: a credential verified within the last minute is
+    /// taken from the cache; otherwise the attempt may have to wait (429) after repeated
+    /// failures of this login or from this address, and is verified with argon2 — against a
+    /// dummy hash when the login is unknown, so that both cost the same. A refusal is counted
+    /// (`alto_login_failures_total`). See logins.rs.
+    pub async fn authenticate_from(
+        &self,
+        login: &str,
+        password: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Principal> {
+        let now = Instant::now();
+        if let Some(principal) = self.logins.cached(login, password, now) {
+            return Ok(principal);
+        }
+        if let Err(throttled) = self.logins.check(login, source, now) {
+            return Err(ControllerError::TooManyAttempts {
+                retry_after_secs: throttled.retry_after.as_secs_f64().ceil() as u64,
+            });
+        }
         let result = self.check_login(login, password).await;
-        if matches!(result, Err(ControllerError::Unauthorized)) {
-            self.metrics.login_failure();
+        match &result {
+            Ok(principal) => self
+                .logins
+                .succeeded(login, password, principal, Instant::now()),
+            Err(ControllerError::Unauthorized) => {
+                self.logins.failed(login, source, Instant::now());
+                self.metrics.login_failure();
+            }
+            Err(_) => {}
         }
         result
     }
 
     async fn check_login(&self, login: &str, password: &str) -> Result<Principal> {
-        let login_owned = login.to_string();
-        let user = self.store.run(move |r| r.get_user(&login_owned)).await?;
-        let Some(user) = user else {
-            return Err(ControllerError::Unauthorized);
-        };
-        let password = password.to_string();
-        let hash = user.password_hash.clone();
-        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
-        if !ok {
+        // Longer than anything we accept: refused without a verification.
+        if password.len() > MAX_PASSWORD_BYTES || login.len() > MAX_LOGIN_BYTES {
             return Err(ControllerError::Unauthorized);
         }
-        Ok(Principal {
-            login: user.login,
-            tenant_id: user.tenant_id,
-            role: user.role,
-        })
+        let login_owned = login.to_string();
+        let user = self.store.run(move |r| r.get_user(&login_owned)).await?;
+        // An unknown login is verified too, against a hash of nothing anyone knows.
+        let hash = match &user {
+            Some(u) => u.password_hash.clone(),
+            None => self.dummy_hash.clone(),
+        };
+        let password = password.to_string();
+        let ok = {
+            let _slot = self.logins.verification_slot().await;
+            tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+                .await
+                .unwrap_or(false)
+        };
+        match user {
+            Some(user) if ok => Ok(Principal {
+                login: user.login,
+                tenant_id: user.tenant_id,
+                role: user.role,
+            }),
+            _ => Err(ControllerError::Unauthorized),
+        }
     }
 
     pub async fn create_tenant(&self, p: &Principal, req: TenantRequest) -> Result<TenantInfo> {
