@@ -63,6 +63,71 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The most argon2 memory a stored hash may ask for (64 MiB): ours use 19 MiB.
+const MAX_VERIFY_BLOCKS: usize = 64 * 1024;
+
+/// Verifies passwords against argon2 PHC strings in memory it keeps: argon2 allocates its
+/// 19 MiB working memory on every call, and freed on whatever thread ran it, that memory stayed
+/// with the allocator (a process verifying in parallel grew by tens of MiB per verification).
+/// Here at most as many buffers exist as verifications ever ran at once (the caller bounds
+/// that), each reused.
+#[derive(Default)]
+pub struct ReusingVerifier {
+    buffers: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
+}
+
+impl ReusingVerifier {
+    /// Whether `password` matches the PHC string `hash` (malformed or oversized: no).
+    pub fn verify(&self, password: &str, hash: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(hash) else {
+            return false;
+        };
+        let (Ok(params), Ok(algorithm)) = (
+            argon2::Params::try_from(&parsed),
+            argon2::Algorithm::try_from(parsed.algorithm),
+        ) else {
+            return false;
+        };
+        let version = match parsed.version.map(argon2::Version::try_from) {
+            Some(Ok(v)) => v,
+            Some(Err(_)) => return false,
+            None => argon2::Version::default(),
+        };
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return false;
+        };
+        let mut salt_bytes = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+            return false;
+        };
+        let blocks = params.block_count();
+        if blocks > MAX_VERIFY_BLOCKS {
+            return false;
+        }
+        let mut memory = self
+            .buffers
+            .lock()
+            .ok()
+            .and_then(|mut b| b.pop())
+            .unwrap_or_default();
+        memory.resize(blocks, argon2::Block::default());
+        let mut out = vec![0u8; expected.len()];
+        let computed = Argon2::new(algorithm, version, params)
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt,
+                &mut out,
+                &mut memory[..blocks],
+            )
+            .is_ok();
+        if let Ok(mut buffers) = self.buffers.lock() {
+            buffers.push(memory);
+        }
+        // Output's equality is constant-time.
+        computed && argon2::password_hash::Output::new(&out).is_ok_and(|o| o == expected)
+    }
+}
+
 /// A random password for `alto dev` when ALTO_ADMIN_PASSWORD is unset.
 pub fn generate_password() -> String {
     use rand::distributions::{Alphanumeric, DistString};
@@ -79,6 +144,17 @@ mod tests {
         assert!(!hash.contains("s3cret"));
         assert!(verify_password("s3cret", &hash));
         assert!(!verify_password("s3cret ", &hash));
+        let verifier = ReusingVerifier::default();
+        for _ in 0..2 {
+            assert!(verifier.verify("s3cret", &hash));
+            assert!(!verifier.verify("s3cret ", &hash));
+        }
+        assert!(!verifier.verify("s3cret", "not a hash"));
+        assert_eq!(
+            verifier.buffers.lock().unwrap().len(),
+            1,
+            "one buffer, reused"
+        );
         assert!(!verify_password("s3cret", "not a hash"));
     }
 }

@@ -80,6 +80,7 @@ pub(crate) struct LoginGuard {
     logins: Mutex<HashMap<String, Failures>>,
     sources: Mutex<HashMap<IpAddr, Failures>>,
     verifications: Semaphore,
+    verifier: std::sync::Arc<crate::auth::ReusingVerifier>,
 }
 
 impl LoginGuard {
@@ -90,6 +91,7 @@ impl LoginGuard {
             logins: Mutex::new(HashMap::new()),
             sources: Mutex::new(HashMap::new()),
             verifications: Semaphore::new(MAX_CONCURRENT_VERIFICATIONS),
+            verifier: Default::default(),
         }
     }
 
@@ -138,6 +140,11 @@ impl LoginGuard {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// The argon2 verifier (its working memory reused from one verification to the next).
+    pub(crate) fn verifier(&self) -> std::sync::Arc<crate::auth::ReusingVerifier> {
+        self.verifier.clone()
     }
 
     /// Hold one of the verification slots while argon2 runs.

@@ -71,7 +71,8 @@ impl Controller {
         let password = password.to_string();
         let ok = {
             let _slot = self.logins.verification_slot().await;
-            tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+            let verifier = self.logins.verifier();
+            tokio::task::spawn_blocking(move || verifier.verify(&password, &hash))
                 .await
                 .unwrap_or(false)
         };
