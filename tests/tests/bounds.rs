@@ -49,13 +49,8 @@ fn a_document_nested_100000_levels_deep_is_a_400_and_the_process_lives() {
     // alto validate: the same problem at FILE:LINE:COL, exit 1.
     let file = dir.join("deep.xml");
     std::fs::write(&file, &deep).expect("write");
-    let out = std::process::Command::new(alto_bin())
-        .arg("validate")
-        .arg(&file)
-        .output()
-        .expect("run alto validate");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout, _) = alto_validate(&file);
+    assert_eq!(code, Some(1), "{stdout}");
     assert!(
         stdout.contains("deep.xml:1:") && stdout.contains("nested deeper"),
         "{stdout}"

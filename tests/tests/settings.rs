@@ -146,13 +146,8 @@ fn alto_validate_checks_the_settings() {
         "<autoscalePolicy id=\"a\">\n<scaling>\n<maxScaleUpStep>0</maxScaleUpStep>\n</scaling></autoscalePolicy>",
     )
     .expect("write");
-    let out = std::process::Command::new(alto_bin())
-        .arg("validate")
-        .arg(&file)
-        .output()
-        .expect("run alto validate");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout, _) = alto_validate(&file);
+    assert_eq!(code, Some(1), "{stdout}");
     assert!(
         stdout.contains("policy.xml:3:1: <maxScaleUpStep> must be from 1"),
         "{stdout}"

@@ -3,18 +3,10 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 
 fn validate(path: &std::path::Path) -> (i32, String) {
-    let out = Command::new(alto_bin())
-        .arg("validate")
-        .arg(path)
-        .output()
-        .expect("run alto validate");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-    )
+    let (code, stdout, _) = alto_validate(path);
+    (code.unwrap_or(-1), stdout)
 }
 
 #[test]
@@ -75,13 +67,7 @@ fn single_file_and_missing_path() {
 
 #[test]
 fn each_problem_once_and_the_summary_on_a_line_of_its_own() {
-    let out = Command::new(alto_bin())
-        .arg("validate")
-        .arg(repo_root().join("tests/fixtures/invalid"))
-        .output()
-        .expect("run alto validate");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (_, stdout, stderr) = alto_validate(&repo_root().join("tests/fixtures/invalid"));
     let lines: Vec<&str> = stdout.lines().collect();
     let unique: std::collections::BTreeSet<&str> = lines.iter().copied().collect();
     assert_eq!(

@@ -345,6 +345,20 @@ impl Api {
     }
 }
 
+/// `alto validate PATH`: (exit code, stdout, stderr).
+pub fn alto_validate(path: &Path) -> (Option<i32>, String, String) {
+    let out = Command::new(alto_bin())
+        .arg("validate")
+        .arg(path)
+        .output()
+        .expect("run alto validate");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 /// A mock cloud's instances as its state file `DIR/mock-<provider>.json` holds them: instance
 /// id → the member id on its tag.
 pub fn cloud_instances(dir: &Path, provider: &str) -> std::collections::BTreeMap<String, String> {
