@@ -120,17 +120,12 @@ on_both_backends! {
     secrets_never_print => sqlite_secrets_never_print, postgres_secrets_never_print;
     cleanup_request_is_set_once => sqlite_cleanup_request_is_set_once, postgres_cleanup_request_is_set_once;
     cleanup_requests_survive_reopen => sqlite_cleanup_requests_survive_reopen, postgres_cleanup_requests_survive_reopen;
-    decisions_keep_newest_in_order => sqlite_decisions_keep_newest_in_order, postgres_decisions_keep_newest_in_order;
-    decisions_survive_reopen => sqlite_decisions_survive_reopen, postgres_decisions_survive_reopen;
-    concurrent_decision_appends => sqlite_concurrent_decision_appends, postgres_concurrent_decision_appends;
-    payload_grant_is_single_use => sqlite_payload_grant_is_single_use, postgres_payload_grant_is_single_use;
-    payload_grant_refuses_expired => sqlite_payload_grant_refuses_expired, postgres_payload_grant_refuses_expired;
-    payload_grant_deletes => sqlite_payload_grant_deletes, postgres_payload_grant_deletes;
     live_member_counts => sqlite_live_member_counts, postgres_live_member_counts;
     members_in_state => sqlite_members_in_state, postgres_members_in_state;
-    report_if_absent_keeps_the_first => sqlite_report_if_absent_keeps_the_first, postgres_report_if_absent_keeps_the_first;
 }
 
+mod decisions;
+mod grants;
 mod leadership;
 
 fn new_sub(tenant: i64, alias: &str) -> (NewSubscription, NewCluster) {
@@ -180,18 +175,6 @@ fn walk(r: &Registry, id: &str, path: &[MemberState]) {
             "{id} did not move to {to}"
         );
     }
-}
-
-fn seqs_and_bodies(r: &Registry, cluster: &str) -> Vec<(i64, String)> {
-    r.list_decisions(cluster)
-        .unwrap()
-        .into_iter()
-        .map(|d| (d.seq, d.body))
-        .collect()
-}
-
-fn expected(seqs: std::ops::RangeInclusive<i64>) -> Vec<(i64, String)> {
-    seqs.map(|n| (n, format!("{{\"n\":{n}}}"))).collect()
 }
 
 fn migrations_are_idempotent(f: &mut Fixture) {
@@ -768,165 +751,6 @@ fn cleanup_requests_survive_reopen(f: &mut Fixture) {
     assert_eq!(ids(&r), ["a"]);
 }
 
-fn decisions_keep_newest_in_order(f: &mut Fixture) {
-    let r = f.registry();
-    assert!(r.list_decisions("c1").unwrap().is_empty());
-    for n in 1..=5 {
-        r.append_decision("c1", &format!("{{\"n\":{n}}}"), 3)
-            .unwrap();
-    }
-    assert_eq!(seqs_and_bodies(r, "c1"), expected(3..=5));
-    let stored = r.list_decisions("c1").unwrap();
-    assert!(stored
-        .windows(2)
-        .all(|w| w[0].recorded_at <= w[1].recorded_at));
-    // Another cluster has its own sequence and is not trimmed by c1's appends.
-    for n in 1..=2 {
-        r.append_decision("c2", &format!("{{\"n\":{n}}}"), 3)
-            .unwrap();
-    }
-    r.append_decision("c1", "{\"n\":6}", 3).unwrap();
-    assert_eq!(seqs_and_bodies(r, "c2"), expected(1..=2));
-    assert_eq!(seqs_and_bodies(r, "c1"), expected(4..=6));
-    // A smaller keep trims to it; a larger one keeps everything appended since.
-    r.append_decision("c1", "{\"n\":7}", 1).unwrap();
-    assert_eq!(seqs_and_bodies(r, "c1"), expected(7..=7));
-    for n in 8..=9 {
-        r.append_decision("c1", &format!("{{\"n\":{n}}}"), 100)
-            .unwrap();
-    }
-    assert_eq!(seqs_and_bodies(r, "c1"), expected(7..=9));
-    assert_eq!(r.delete_decisions("c1").unwrap(), 3);
-    assert_eq!(r.delete_decisions("c1").unwrap(), 0);
-    assert!(r.list_decisions("c1").unwrap().is_empty());
-    r.append_decision("c1", "{\"n\":1}", 3).unwrap();
-    assert_eq!(
-        seqs_and_bodies(r, "c1"),
-        expected(1..=1),
-        "seq restarts at 1"
-    );
-    assert_eq!(seqs_and_bodies(r, "c2"), expected(1..=2));
-}
-
-fn decisions_survive_reopen(f: &mut Fixture) {
-    for n in 1..=4 {
-        f.registry()
-            .append_decision("c1", &format!("{{\"n\":{n}}}"), 3)
-            .unwrap();
-    }
-    let r = f.reopen();
-    assert_eq!(seqs_and_bodies(&r, "c1"), expected(2..=4));
-    r.append_decision("c1", "{\"n\":5}", 3).unwrap();
-    assert_eq!(seqs_and_bodies(&r, "c1"), expected(3..=5));
-}
-
-/// Parallel appends to one cluster get distinct consecutive seqs, none lost.
-fn concurrent_decision_appends(f: &mut Fixture) {
-    let r = f.registry().clone();
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            let r = r.clone();
-            std::thread::spawn(move || {
-                for i in 0..5 {
-                    r.append_decision("c1", &format!("{t}-{i}"), 100).unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let stored = r.list_decisions("c1").unwrap();
-    let seqs: Vec<i64> = stored.iter().map(|d| d.seq).collect();
-    assert_eq!(seqs, (1..=20).collect::<Vec<i64>>());
-    let mut bodies: Vec<String> = stored.into_iter().map(|d| d.body).collect();
-    bodies.sort();
-    let mut want: Vec<String> = (0..4)
-        .flat_map(|t| (0..5).map(move |i| format!("{t}-{i}")))
-        .collect();
-    want.sort();
-    assert_eq!(bodies, want);
-}
-
-fn payload_grant_is_single_use(f: &mut Fixture) {
-    let r = f.registry().clone();
-    r.put_payload_grant("h1", "m1", "CARTRIDGE_KEY=s3cret", 2_000)
-        .unwrap();
-    assert_eq!(r.take_payload_grant("unknown", 0).unwrap(), None);
-    assert_eq!(
-        r.take_payload_grant("h1", 1_999).unwrap().as_deref(),
-        Some("CARTRIDGE_KEY=s3cret")
-    );
-    assert_eq!(r.take_payload_grant("h1", 1_999).unwrap(), None);
-    // The same hash again is refused, and the error does not carry the payload.
-    r.put_payload_grant("h2", "m1", "CARTRIDGE_KEY=s3cret", 2_000)
-        .unwrap();
-    match r.put_payload_grant("h2", "m2", "CARTRIDGE_KEY=other", 9_000) {
-        Err(e @ RegistryError::Conflict(_)) => assert!(!e.to_string().contains("s3cret"), "{e}"),
-        other => panic!("expected Conflict, got {other:?}"),
-    }
-    assert_eq!(
-        r.take_payload_grant("h2", 0).unwrap().as_deref(),
-        Some("CARTRIDGE_KEY=s3cret"),
-        "the first grant was not overwritten"
-    );
-    // A grant survives a restart until it is taken.
-    r.put_payload_grant("h3", "m3", "P3", 2_000).unwrap();
-    drop(r);
-    let r = f.reopen();
-    assert_eq!(
-        r.take_payload_grant("h3", 0).unwrap().as_deref(),
-        Some("P3")
-    );
-    assert_eq!(r.take_payload_grant("h3", 0).unwrap(), None);
-    // Racing takes: exactly one gets the payload.
-    r.put_payload_grant("h4", "m4", "P4", 2_000).unwrap();
-    let racers: Vec<_> = (0..4)
-        .map(|_| {
-            let r = r.clone();
-            std::thread::spawn(move || r.take_payload_grant("h4", 0).unwrap())
-        })
-        .collect();
-    let got: Vec<String> = racers
-        .into_iter()
-        .filter_map(|h| h.join().unwrap())
-        .collect();
-    assert_eq!(got, ["P4"]);
-}
-
-fn payload_grant_refuses_expired(f: &mut Fixture) {
-    let r = f.registry();
-    r.put_payload_grant("h1", "m1", "P1", 2_000).unwrap();
-    // `expires_at > now` is required: at the instant of expiry it is already gone.
-    assert_eq!(r.take_payload_grant("h1", 2_000).unwrap(), None);
-    // The expired take deleted it: an earlier clock cannot bring it back.
-    assert_eq!(r.take_payload_grant("h1", 0).unwrap(), None);
-    r.put_payload_grant("h2", "m1", "P2", 2_000).unwrap();
-    assert_eq!(r.take_payload_grant("h2", 5_000).unwrap(), None);
-    assert_eq!(r.take_payload_grant("h2", 0).unwrap(), None);
-}
-
-fn payload_grant_deletes(f: &mut Fixture) {
-    let r = f.registry();
-    r.put_payload_grant("a1", "m-a", "A1", 100).unwrap();
-    r.put_payload_grant("a2", "m-a", "A2", 300).unwrap();
-    r.put_payload_grant("b1", "m-b", "B1", 200).unwrap();
-    r.put_payload_grant("c1", "m-c", "C1", 300).unwrap();
-    assert_eq!(r.delete_payload_grants("m-a").unwrap(), 2);
-    assert_eq!(r.delete_payload_grants("m-a").unwrap(), 0);
-    assert_eq!(r.take_payload_grant("a2", 0).unwrap(), None);
-    r.put_payload_grant("d1", "m-d", "D1", 100).unwrap();
-    // Expired means `expires_at <= now`, the same line take_payload_grant draws.
-    assert_eq!(r.delete_expired_payload_grants(200).unwrap(), 2);
-    assert_eq!(r.delete_expired_payload_grants(200).unwrap(), 0);
-    assert_eq!(r.take_payload_grant("b1", 0).unwrap(), None);
-    assert_eq!(r.take_payload_grant("d1", 0).unwrap(), None);
-    assert_eq!(
-        r.take_payload_grant("c1", 250).unwrap().as_deref(),
-        Some("C1")
-    );
-}
-
 fn live_member_counts(f: &mut Fixture) {
     let r = f.registry();
     let member = |id: &str, tenant: i64, provider: &str| NewMember {
@@ -997,11 +821,4 @@ fn members_in_state(f: &mut Fixture) {
     assert!(ids(Starting).is_empty());
     let active = r.list_members_in_state(Active).unwrap();
     assert!(active.iter().all(|m| m.state == Active));
-}
-
-fn report_if_absent_keeps_the_first(f: &mut Fixture) {
-    let r = f.registry();
-    assert_eq!(r.put_report_if_absent("key", "first").unwrap(), "first");
-    assert_eq!(r.put_report_if_absent("key", "second").unwrap(), "first");
-    assert_eq!(r.get_report("key").unwrap().as_deref(), Some("first"));
 }

@@ -9,6 +9,7 @@ on_both_backends! {
     released_lease_is_free_at_once => sqlite_released_lease_is_free_at_once, postgres_released_lease_is_free_at_once;
     concurrent_claims_elect_one => sqlite_concurrent_claims_elect_one, postgres_concurrent_claims_elect_one;
     reports_are_replaced => sqlite_reports_are_replaced, postgres_reports_are_replaced;
+    report_if_absent_keeps_the_first => sqlite_report_if_absent_keeps_the_first, postgres_report_if_absent_keeps_the_first;
 }
 
 const LONG: i64 = 60_000;
@@ -184,4 +185,11 @@ fn reports_are_replaced(f: &mut Fixture) {
         r.get_report("reconcile").unwrap().as_deref(),
         Some("{\"a\":2}")
     );
+}
+
+fn report_if_absent_keeps_the_first(f: &mut Fixture) {
+    let r = f.registry();
+    assert_eq!(r.put_report_if_absent("key", "first").unwrap(), "first");
+    assert_eq!(r.put_report_if_absent("key", "second").unwrap(), "first");
+    assert_eq!(r.get_report("key").unwrap().as_deref(), Some("first"));
 }
