@@ -79,19 +79,39 @@ ensure_rabbitmq() {
             | as_root tee -a "$RABBIT_CONF" >/dev/null
         restart=1
     fi
-    if ! grep -q rabbitmq_mqtt /etc/rabbitmq/enabled_plugins 2>/dev/null; then
-        as_root rabbitmq-plugins enable --offline rabbitmq_mqtt >/dev/null
-        restart=1
-    fi
+    # MQTT for agents; management for the tenants' virtual hosts and users (alto serve
+    # --bus-separation vhost, the default).
+    local plugin
+    for plugin in rabbitmq_mqtt rabbitmq_management; do
+        if ! grep -q "$plugin" /etc/rabbitmq/enabled_plugins 2>/dev/null; then
+            as_root rabbitmq-plugins enable --offline "$plugin" >/dev/null
+            restart=1
+        fi
+    done
     if [ "$restart" = 1 ] && rabbit_ok; then
         log "restarting RabbitMQ for the MQTT plugin"
         as_root rabbitmqctl -q stop >/dev/null 2>&1 || true
         sleep 1
     fi
     rabbit_ok || start_rabbit
+    # Tests give each run's tenants virtual hosts and users named after their queue prefix
+    # (e2e-...): an earlier run's are gone before this one starts.
+    local name
+    for name in $(rabbitmqctl -q list_vhosts name 2>/dev/null | grep '^e2e-' || true); do
+        rabbitmqctl -q delete_vhost "$name" >/dev/null 2>&1 || true
+    done
+    for name in $(rabbitmqctl -q list_users 2>/dev/null | awk '{print $1}' | grep '^e2e-' || true); do
+        rabbitmqctl -q delete_user "$name" >/dev/null 2>&1 || true
+    done
     export ALTO_TEST_AMQP_URL="${ALTO_TEST_AMQP_URL:-$AMQP_URL_DEFAULT}"
     export ALTO_TEST_MQTT_PORT="$MQTT_PORT"
-    log "RabbitMQ ready at 127.0.0.1:5672 (MQTT on $MQTT_PORT)"
+    for _ in $(seq 1 30); do
+        curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null 2>&1 && break
+        sleep 1
+    done
+    curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null \
+        || { log "RabbitMQ's management API is not answering on 127.0.0.1:15672"; return 1; }
+    log "RabbitMQ ready at 127.0.0.1:5672 (MQTT on $MQTT_PORT, management on 15672)"
 }
 
 # promtool (Debian's prometheus package) checks the exposition of GET /metrics in the e2e tests.

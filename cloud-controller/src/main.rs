@@ -3,8 +3,9 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use cloud_controller::controller::{Controller, ControllerOptions};
+use cloud_controller::controller::{Controller, ControllerOptions, TenantBusOptions};
 use cloud_controller::{api, auth, cli, ControllerError};
+use messaging::broker_admin::{BrokerAdmin, BrokerAdminError};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -139,6 +140,27 @@ struct ServerArgs {
         value_name = "PREFIX"
     )]
     amqp_queue_prefix: String,
+    /// How tenants' agents are kept apart on the broker: `vhost` (one virtual host and
+    /// broker user per tenant, made through the management API; each member's payload names
+    /// only its tenant's) or `none` (every agent shares the platform's virtual host and can
+    /// forge any member's events: for a single-tenant installation only).
+    #[arg(
+        long,
+        env = "ALTO_BUS_SEPARATION",
+        default_value = "vhost",
+        value_parser = ["vhost", "none"],
+        value_name = "MODE"
+    )]
+    bus_separation: String,
+    /// RabbitMQ's management API (`http://USER:PASSWORD@HOST:15672`), for the tenants'
+    /// virtual hosts. Default: the `--amqp-url` host on port 15672 with its credentials.
+    #[arg(
+        long,
+        env = "ALTO_AMQP_MANAGEMENT_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    amqp_management_url: Option<String>,
     /// Seconds of silence (no health stat, no status event) after which a member that had
     /// reported is faulty, terminated and replaced.
     #[arg(
@@ -438,6 +460,32 @@ fn admin_password_from_env() -> Option<String> {
         .filter(|p| !p.is_empty())
 }
 
+/// The tenants' virtual hosts, when there is a broker and `--bus-separation vhost`. The
+/// management API must let us in: a refusal (credentials, no administrator tag) stops here,
+/// an API not reachable yet is retried by the controller.
+async fn tenant_buses(args: &ServerArgs) -> anyhow::Result<Option<TenantBusOptions>> {
+    let Some(url) = &args.amqp_url else {
+        return Ok(None);
+    };
+    if args.bus_separation == "none" {
+        tracing::warn!("--bus-separation none: every tenant's agents share one virtual host and can forge each other's events (docs/SECURITY.md)");
+        return Ok(None);
+    }
+    let admin = BrokerAdmin::new(url, args.amqp_management_url.as_deref())
+        .context("--amqp-management-url")?;
+    match admin.list_vhosts().await {
+        Ok(_) => {}
+        Err(e @ BrokerAdminError::Refused { .. }) | Err(e @ BrokerAdminError::BadUrl { .. }) => {
+            bail!("{e} (tenants' virtual hosts need the management plugin and an administrator; --bus-separation none shares one virtual host)")
+        }
+        Err(e) => tracing::warn!(error = %e, "management API not reachable yet; retrying"),
+    }
+    let mut amqp = messaging::AmqpConfig::new(url);
+    amqp.exchange = args.amqp_exchange.clone();
+    amqp.queue_prefix = args.amqp_queue_prefix.clone();
+    Ok(Some(TenantBusOptions { amqp, admin }))
+}
+
 /// `--conf` as given (it must exist), else `./conf` when it exists, else none.
 fn conf_dir(conf: Option<PathBuf>) -> anyhow::Result<Option<PathBuf>> {
     match conf {
@@ -457,6 +505,7 @@ async fn run_server(
     admin_password: String,
     generated: bool,
 ) -> anyhow::Result<()> {
+    let tenant_buses = tenant_buses(&args).await?;
     let conf = conf_dir(args.conf)?;
     let bus: Arc<dyn messaging::Bus> = match &args.amqp_url {
         Some(url) => {
@@ -486,6 +535,7 @@ async fn run_server(
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let port = listener.local_addr()?.port();
     let mut opts = ControllerOptions::new(database_url, args.data, bus, admin_password.clone());
+    opts.tenant_buses = tenant_buses;
     opts.replica_id = replica_id(args.replica_id.clone(), port)?;
     opts.leader_lease = seconds("leader-lease", args.leader_lease)?;
     opts.conf_dir = conf;

@@ -124,6 +124,9 @@ pub enum BusOutcome {
     RefusedUnknownMember,
     /// Dropped: the transition it asks for is not allowed (late or out of order).
     RefusedIllegalTransition,
+    /// Dropped: it came from a tenant's virtual host and names a member of another tenant (or
+    /// is an event agents may not send).
+    RefusedWrongTenant,
     /// The registry could not apply it after every retry: rejected to the dead-letter exchange.
     DeadLettered,
 }
@@ -217,7 +220,7 @@ impl Metrics {
         let bus_refused = Family::<RefusalLabels, Counter>::default();
         registry.register(
             "bus_messages_refused",
-            "Bus messages dropped, by kind and reason (unknown-member, illegal-transition)",
+            "Bus messages dropped, by kind and reason (unknown-member, illegal-transition, wrong-tenant)",
             bus_refused.clone(),
         );
         let bus_dead_lettered = Family::<KindLabels, Counter>::default();
@@ -355,6 +358,10 @@ impl Metrics {
             BusOutcome::RefusedIllegalTransition => self
                 .bus_refused
                 .get_or_create(&refused("illegal-transition"))
+                .inc(),
+            BusOutcome::RefusedWrongTenant => self
+                .bus_refused
+                .get_or_create(&refused("wrong-tenant"))
                 .inc(),
             BusOutcome::DeadLettered => self
                 .bus_dead_lettered

@@ -23,7 +23,7 @@ pub enum PayloadError {
 }
 
 /// Keys whose value is secret: shown as `***` by `Debug`.
-const SECRET_KEYS: &[&str] = &["CARTRIDGE_KEY", "MB_PASSWORD", "TOKEN"];
+const SECRET_KEYS: &[&str] = &["CARTRIDGE_KEY", "MB_PASSWORD", "TOKEN", "AMQP_URL"];
 
 impl Payload {
     pub fn new() -> Self {
@@ -111,6 +111,18 @@ pub struct PayloadInput<'a> {
     pub provider: &'a str,
     /// Cartridge properties; `payload_parameter.X` become `X`.
     pub properties: &'a [(String, String)],
+    /// The member's tenant's place on the broker, when tenants are kept apart there.
+    pub broker: Option<BrokerKeys<'a>>,
+}
+
+/// How a member's agent reaches its tenant's virtual host (docs/PROTOCOL.md).
+#[derive(Clone, Copy)]
+pub struct BrokerKeys<'a> {
+    /// `amqp://user:password@host:port/vhost`.
+    pub url: &'a str,
+    pub user: &'a str,
+    pub password: &'a str,
+    pub vhost: &'a str,
 }
 
 /// Build a member's payload with Stratos' keys and order.
@@ -141,6 +153,14 @@ pub fn build(input: &PayloadInput<'_>) -> Result<Payload, PayloadError> {
             p.set(key, value)?;
         }
     }
+    // After the cartridge's parameters: a cartridge cannot point its agents at another
+    // tenant's virtual host.
+    if let Some(broker) = input.broker {
+        p.set("AMQP_URL", broker.url)?
+            .set("MB_USERNAME", broker.user)?
+            .set("MB_PASSWORD", broker.password)?
+            .set("MB_VHOST", broker.vhost)?;
+    }
     p.set("MEMBER_ID", input.member_id)?
         .set("LB_CLUSTER_ID", "null")?
         .set("NETWORK_PARTITION_ID", input.network_partition_id)?
@@ -168,6 +188,7 @@ mod tests {
             deployment: "default",
             provider: "apache",
             properties: props,
+            broker: None,
         }
     }
 

@@ -378,11 +378,19 @@ impl Iaas for LocalIaas {
             .arg("--extensions")
             .arg(dir.join("extensions"))
             .current_dir(&dir)
-            .env("ALTO_AMQP_URL", amqp.url.expose())
             .stdin(std::process::Stdio::null())
             .stdout(log)
             .stderr(log2)
             .process_group(0);
+        // A payload naming the tenant's virtual host wins: the platform's URL (with its
+        // administrator credentials) is for agents of a shared bus only.
+        if !spec
+            .payload
+            .split(',')
+            .any(|kv| kv.starts_with("AMQP_URL="))
+        {
+            cmd.env("ALTO_AMQP_URL", amqp.url.expose());
+        }
         let child = cmd.spawn().map_err(|e| {
             let _ = std::fs::remove_dir_all(&dir);
             err(

@@ -4,6 +4,7 @@
 //! IaaS drivers (the mock cloud publishes agent events) and the cartridge agent.
 
 pub mod amqp;
+pub mod broker_admin;
 pub mod bus;
 pub mod events;
 pub mod topology;

@@ -162,7 +162,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Publish `body` under every routing key we use (and two we do not) on `exchange`.
-fn publish_garbage(exchange: &str) -> Vec<String> {
+fn publish_garbage(url: &str, exchange: &str) -> Vec<String> {
     let mut keys: Vec<String> = messaging::Event::ROUTING_KEYS
         .iter()
         .map(|k| k.to_string())
@@ -170,7 +170,7 @@ fn publish_garbage(exchange: &str) -> Vec<String> {
     keys.push("instance.status.NoSuchEvent".into());
     keys.push("health.stats.Garbage".into());
     runtime().block_on(async {
-        let conn = lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+        let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
             .await
             .expect("connect to RabbitMQ");
         let channel = conn.create_channel().await.expect("channel");
@@ -194,9 +194,9 @@ fn publish_garbage(exchange: &str) -> Vec<String> {
     keys
 }
 
-fn dead_lettered(queue: &str) -> u32 {
+fn dead_lettered(url: &str, queue: &str) -> u32 {
     runtime().block_on(async {
-        let conn = lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+        let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
             .await
             .expect("connect to RabbitMQ");
         let channel = conn.create_channel().await.expect("channel");
@@ -213,6 +213,26 @@ fn dead_lettered(queue: &str) -> u32 {
             .expect("dead-letter queue exists");
         q.message_count()
     })
+}
+
+/// The one tenant virtual host of the installation using `prefix`.
+fn tenant_vhost_of(prefix: &str) -> String {
+    let out = Command::new("rabbitmqctl")
+        .args(["-q", "list_vhosts", "name"])
+        .output()
+        .expect("rabbitmqctl list_vhosts");
+    let vhosts: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|v| v.starts_with(prefix))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        vhosts.len(),
+        1,
+        "tenant virtual hosts of {prefix}: {vhosts:?}"
+    );
+    vhosts[0].clone()
 }
 
 /// Delete the queues a test's controller and agents declared (every name starts with the
@@ -381,15 +401,30 @@ fn real_agents_lifecycle_faults_broker_restart_and_garbage() {
     assert_eq!(faulty_after_outage, 1, "only the killed member is faulty");
 
     // 4. Garbage on every routing key: dead-lettered, nothing crashes, everything goes on.
-    let keys = publish_garbage(&exchange);
-    std::thread::sleep(Duration::from_secs(2));
-    let parked = dead_lettered(&format!("{prefix}alto.dead-letter"));
+    // On the platform's virtual host and on the tenant's (where the agents are), with the
+    // platform's credentials.
+    let tenant_vhost = tenant_vhost_of(&prefix);
+    let tenant_url =
+        messaging::broker_admin::vhost_url(&amqp_url(), &tenant_vhost).expect("tenant vhost URL");
+    let keys = publish_garbage(&amqp_url(), &exchange);
+    publish_garbage(&tenant_url, &exchange);
+    let dead_letter = format!("{prefix}alto.dead-letter");
     // The controller consumes instance.status.* (5 keys incl. the unknown one), health.# (2),
-    // initializer.* (1); each of the 4 agents consumes instance.notifier.* (2).
-    assert!(
-        parked >= 8 + 4 * 2,
-        "only {parked} of the garbage messages ({keys:?}) were dead-lettered"
-    );
+    // initializer.* (1) on both virtual hosts; each of the 4 agents consumes
+    // instance.notifier.* (2) on the tenant's.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let platform = dead_lettered(&amqp_url(), &dead_letter);
+        let tenant = dead_lettered(&tenant_url, &dead_letter);
+        if platform >= 8 && tenant >= 8 + 4 * 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {platform} + {tenant} of the garbage messages ({keys:?}) were dead-lettered"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     wait_active(&api, &web, 2, Duration::from_secs(10));
     wait_active(&api, &blog, 2, Duration::from_secs(10));
 
@@ -495,6 +530,25 @@ fn silent_mock_conf(dir: &Path) -> PathBuf {
     conf
 }
 
+/// The payload the mock cloud was given for `member_id`, as `KEY → VALUE`.
+fn payload_of(data: &Path, member_id: &str) -> std::collections::BTreeMap<String, String> {
+    let path = data.join("mock-mock.json");
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("mock state"))
+        .expect("mock state is JSON");
+    let instances = state["instances"].as_object().cloned().unwrap_or_default();
+    let instance = instances
+        .values()
+        .find(|i| i["tags"]["altostratus:member-id"] == member_id)
+        .unwrap_or_else(|| panic!("no instance of {member_id} in {}", path.display()));
+    instance["payload"]
+        .as_str()
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[test]
 fn mqtt_clients_speak_the_same_protocol() {
     let _broker = BROKER.lock().unwrap_or_else(|e| e.into_inner());
@@ -535,6 +589,26 @@ fn mqtt_clients_speak_the_same_protocol() {
         |s, b| s == 200 && member_states(b) == ["Initialized"],
     );
     let member = cluster["members"][0].clone();
+    // The member's payload names its tenant's virtual host and broker user; RabbitMQ's MQTT
+    // plugin takes the virtual host in the user name (`VHOST:USER`).
+    let payload = payload_of(&alto.data, member["memberId"].as_str().unwrap_or_default());
+    let mqtt_user = format!("{}:{}", payload["MB_VHOST"], payload["MB_USERNAME"]);
+    let mqtt_password = payload["MB_PASSWORD"].clone();
+    // The leader sets the virtual host up within a pass: wait until its credentials let us in.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while runtime()
+        .block_on(lapin::Connection::connect(
+            &payload["AMQP_URL"],
+            lapin::ConnectionProperties::default(),
+        ))
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the tenant's virtual host never let its agent in"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let body = json!({
         "serviceName": "mqttphp",
         "clusterId": cluster_id,
@@ -550,7 +624,7 @@ fn mqtt_clients_speak_the_same_protocol() {
             "127.0.0.1",
             mqtt_port,
         );
-        options.set_credentials("guest", "guest");
+        options.set_credentials(mqtt_user.clone(), mqtt_password.clone());
         options.set_keep_alive(Duration::from_secs(10));
         let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 64);
         client

@@ -19,6 +19,7 @@ use super::launch;
 use super::leadership::Leadership;
 use super::scaling_state::ScalingState;
 use super::store::{internal, now_secs, Store};
+use super::tenant_bus::TenantBuses;
 use super::topology::TopologyPublisher;
 use crate::error::{ControllerError, Result};
 use crate::metrics::Metrics;
@@ -44,6 +45,7 @@ pub(crate) struct Actuator {
     heartbeats: Arc<Heartbeats>,
     leadership: Arc<Leadership>,
     metrics: Arc<Metrics>,
+    tenant_buses: Arc<TenantBuses>,
     /// Members with a cloud call in flight.
     busy: Mutex<HashSet<String>>,
     /// Members whose termination failed: not before this, and how many failures so far.
@@ -64,6 +66,8 @@ pub(crate) struct ActuatorParts {
     pub leadership: Arc<Leadership>,
     /// Every cloud call is counted and timed here.
     pub metrics: Arc<Metrics>,
+    /// Each member's payload names its tenant's virtual host.
+    pub tenant_buses: Arc<TenantBuses>,
 }
 
 impl Actuator {
@@ -79,6 +83,7 @@ impl Actuator {
             heartbeats: parts.heartbeats,
             leadership: parts.leadership,
             metrics: parts.metrics,
+            tenant_buses: parts.tenant_buses,
             busy: Mutex::new(HashSet::new()),
             retry_at: Mutex::new(HashMap::new()),
         }
@@ -161,7 +166,8 @@ impl Actuator {
             tracing::info!(member = %member.member_id, "resuming a start from before a restart");
         }
         // A payload the format cannot carry will not get better: the member ends here.
-        let line = match launch::payload_line(&cartridge, &cluster, member) {
+        let broker = self.tenant_buses.agent_keys(cluster.tenant_id).await?;
+        let line = match launch::payload_line(&cartridge, &cluster, member, broker.as_ref()) {
             Ok(line) => line,
             Err(e) => return self.start_failed(member, &e.to_string()).await,
         };

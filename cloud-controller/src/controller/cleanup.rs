@@ -53,23 +53,24 @@ impl CleanupTracker {
                 .run(move |r| r.request_cleanup(Some(&fence), &id, &why))
                 .await?;
         }
-        self.send(&member.member_id).await;
+        self.send(member.tenant_id, &member.member_id).await;
         Ok(())
     }
 
     /// Send the request unless this process already did; one the bus refused (an outage) is
     /// sent again by the next pass.
-    async fn send(&self, member_id: &str) {
+    async fn send(&self, tenant_id: i64, member_id: &str) {
         if self.sent.lock().is_ok_and(|s| s.contains(member_id)) {
             return;
         }
         let sent = self
             .topology
-            .try_publish(&Event::InstanceCleanupMemberEvent(
-                InstanceCleanupMemberEvent {
+            .try_publish_for(
+                tenant_id,
+                &Event::InstanceCleanupMemberEvent(InstanceCleanupMemberEvent {
                     member_id: member_id.to_string(),
-                },
-            ))
+                }),
+            )
             .await;
         if sent {
             if let Ok(mut s) = self.sent.lock() {
@@ -93,7 +94,7 @@ impl CleanupTracker {
             if now.saturating_sub(at) >= self.timeout.as_millis() as i64 {
                 overdue.push(m);
             } else {
-                self.send(&m.member_id).await;
+                self.send(m.tenant_id, &m.member_id).await;
             }
         }
         overdue
@@ -160,17 +161,21 @@ mod tests {
         ));
         let tracker = CleanupTracker::new(
             store,
-            Arc::new(TopologyPublisher::new(bus.clone(), definitions)),
+            Arc::new(TopologyPublisher::new(
+                bus.clone(),
+                Arc::new(crate::controller::tenant_bus::TenantBuses::shared()),
+                definitions,
+            )),
             Duration::from_secs(60),
             leadership,
         );
-        tracker.send("m1").await;
+        tracker.send(1, "m1").await;
         assert!(
             bus.published.lock().unwrap().is_empty(),
             "the outage refused it"
         );
-        tracker.send("m1").await;
-        tracker.send("m1").await;
+        tracker.send(1, "m1").await;
+        tracker.send(1, "m1").await;
         assert_eq!(
             *bus.published.lock().unwrap(),
             ["m1"],

@@ -3,8 +3,9 @@
 //! cluster rows alone, so a start after a restart is the same start.
 
 use super::definitions::Definitions;
+use super::tenant_bus::AgentBusKeys;
 use crate::error::{ControllerError, Result};
-use crate::payload::{self, Payload, PayloadInput};
+use crate::payload::{self, BrokerKeys, Payload, PayloadInput};
 use alto_config::Cartridge;
 use alto_registry::{Cluster, Member};
 use iaas::{InstanceSpec, MANAGED_BY_VALUE, TAG_CLUSTER_ID, TAG_MANAGED_BY, TAG_MEMBER_ID};
@@ -16,6 +17,8 @@ pub(crate) struct PayloadFor<'a> {
     pub member_id: &'a str,
     pub network_partition_id: &'a str,
     pub partition_id: &'a str,
+    /// Its tenant's virtual host, when tenants are kept apart on the broker.
+    pub broker: Option<&'a AgentBusKeys>,
 }
 
 pub(crate) fn member_payload(
@@ -43,6 +46,12 @@ pub(crate) fn member_payload(
         deployment: "default",
         provider: cartridge.provider.as_deref().unwrap_or("default"),
         properties: &properties,
+        broker: who.broker.map(|b| BrokerKeys {
+            url: &b.url,
+            user: &b.user,
+            password: &b.password,
+            vhost: &b.vhost,
+        }),
     })
 }
 
@@ -92,6 +101,7 @@ pub(crate) fn payload_line(
     cartridge: &Cartridge,
     cluster: &Cluster,
     member: &Member,
+    broker: Option<&AgentBusKeys>,
 ) -> Result<String> {
     member_payload(
         cartridge,
@@ -100,6 +110,7 @@ pub(crate) fn payload_line(
             member_id: &member.member_id,
             network_partition_id: &member.network_partition_id,
             partition_id: &member.partition_id,
+            broker,
         },
     )
     .map(|p| p.to_line())

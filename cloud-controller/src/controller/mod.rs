@@ -15,6 +15,7 @@
 //! | load history | [`history`] | the last hour of each cluster's load, for the console's charts |
 //! | console sessions | [`sessions`] | the web console's shared signing key, the users sessions name |
 //! | topology publishing | [`topology`] | member state events, the complete topology |
+//! | tenants on the bus | [`tenant_bus`] | each tenant's virtual host and broker user, what is admitted from it |
 //! | scaling loop | [`scaling`], [`scaling_state`], [`decisions`], [`teardown`] | evaluation, its memory and records, unsubscribed clusters |
 //! | admission | [`admission`], [`limits`] | quota, start rate, workers per provider; members per cluster and tenant |
 //! | actuation | [`actuator`], [`launch`] | the only cloud calls that start and terminate |
@@ -54,6 +55,7 @@ mod store;
 mod subscriptions;
 mod teardown;
 mod tenancy;
+mod tenant_bus;
 #[cfg(test)]
 pub(crate) mod test_support;
 mod topology;
@@ -92,6 +94,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use store::{internal, Store};
+pub use tenant_bus::TenantBusOptions;
+use tenant_bus::TenantBuses;
 use tokio::task::JoinHandle;
 use topology::TopologyPublisher;
 
@@ -136,6 +140,8 @@ pub struct ControllerOptions {
     pub max_members_per_cluster: u32,
     /// The most members a tenant's clusters may have together (by their policies' maximum).
     pub max_members_per_tenant: u32,
+    /// One virtual host and broker user per tenant (`None`: tenants share the bus).
+    pub tenant_buses: Option<TenantBusOptions>,
 }
 
 impl ControllerOptions {
@@ -164,12 +170,15 @@ impl ControllerOptions {
             leader_lease: Duration::from_secs(10),
             max_members_per_cluster: DEFAULT_MAX_MEMBERS_PER_CLUSTER,
             max_members_per_tenant: DEFAULT_MAX_MEMBERS_PER_TENANT,
+            tenant_buses: None,
         }
     }
 }
 
 /// The controller's parts, as the REST API and `alto` see them.
 pub struct Controller {
+    /// Tenants' virtual hosts (or none, when they share the bus).
+    tenant_buses: Arc<TenantBuses>,
     store: Store,
     definitions: Arc<Definitions>,
     clouds: Arc<Clouds>,
@@ -264,8 +273,19 @@ impl Controller {
         )
         .await?;
 
+        let tenant_buses = Arc::new(match opts.tenant_buses {
+            Some(options) => TenantBuses::separated(
+                options,
+                store.clone(),
+                leadership.clone(),
+                metrics.clone(),
+                opts.replica_id.clone(),
+            ),
+            None => TenantBuses::shared(),
+        });
         let topology = Arc::new(TopologyPublisher::new(
             opts.bus.clone(),
+            tenant_buses.clone(),
             definitions.clone(),
         ));
         let heartbeats = Arc::new(Heartbeats::new());
@@ -285,6 +305,7 @@ impl Controller {
             heartbeats: heartbeats.clone(),
             leadership: leadership.clone(),
             metrics: metrics.clone(),
+            tenant_buses: tenant_buses.clone(),
         }));
         let cleanup = Arc::new(CleanupTracker::new(
             store.clone(),
@@ -328,10 +349,22 @@ impl Controller {
             metrics.clone(),
         ));
 
+        // The platform bus's deliveries and those admitted from tenants' virtual hosts meet
+        // in the same consumers.
+        let (status_tx, status_rx) = tokio::sync::mpsc::channel(256);
+        let (health_tx, health_rx) = tokio::sync::mpsc::channel(10_000);
+        let (topology_tx, topology_rx) = tokio::sync::mpsc::channel(64);
         let tasks = vec![
-            tokio::spawn(ingest.run(status_queue)),
+            tokio::spawn(tenant_bus::forward_all(status_queue, status_tx.clone())),
+            tokio::spawn(tenant_bus::forward_all(health_queue, health_tx.clone())),
+            tokio::spawn(tenant_buses.clone().run(tenant_bus::Sinks {
+                status: status_tx,
+                health: health_tx,
+                topology: topology_tx,
+            })),
+            tokio::spawn(ingest.run(messaging::Subscription::from_receiver(status_rx))),
             tokio::spawn(health::run(
-                health_queue,
+                messaging::Subscription::from_receiver(health_rx),
                 heartbeats,
                 scaling_state,
                 wake.clone(),
@@ -342,6 +375,7 @@ impl Controller {
                 store.clone(),
                 opts.topology_interval,
                 topology_requests,
+                topology_rx,
             )),
             tokio::spawn(leadership.clone().run()),
             tokio::spawn(lead(
@@ -352,6 +386,7 @@ impl Controller {
             )),
         ];
         Ok(Arc::new(Controller {
+            tenant_buses,
             store,
             definitions,
             clouds,

@@ -104,6 +104,7 @@ impl Controller {
                 member_id: "member",
                 network_partition_id: &np_id,
                 partition_id: &partition_id,
+                broker: None,
             },
         )
         .map_err(|e| ControllerError::invalid(e.to_string()))?;
@@ -129,10 +130,14 @@ impl Controller {
                 other => other,
             })?;
         self.topology
-            .publish(&Event::ClusterCreatedEvent(ClusterCreatedEvent {
-                cluster: topology_cluster(&cluster),
-            }))
+            .publish_for(
+                cluster.tenant_id,
+                &Event::ClusterCreatedEvent(ClusterCreatedEvent {
+                    cluster: topology_cluster(&cluster),
+                }),
+            )
             .await;
+        self.tenant_buses.nudge();
         self.wake.now();
         Ok(SubscriptionInfo {
             alias: subscription.alias,

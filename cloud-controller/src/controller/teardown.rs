@@ -47,12 +47,15 @@ impl ScalingLoop {
         self.decisions.forget(&cluster.cluster_id).await?;
         let removed = topology_cluster(cluster);
         self.topology
-            .publish(&Event::ClusterRemovedEvent(ClusterRemovedEvent {
-                service_name: removed.service_name,
-                cluster_id: removed.cluster_id,
-                deployment_policy: removed.deployment_policy_name,
-                is_lb_cluster: false,
-            }))
+            .publish_for(
+                cluster.tenant_id,
+                &Event::ClusterRemovedEvent(ClusterRemovedEvent {
+                    service_name: removed.service_name,
+                    cluster_id: removed.cluster_id,
+                    deployment_policy: removed.deployment_policy_name,
+                    is_lb_cluster: false,
+                }),
+            )
             .await;
         tracing::info!(cluster = %cluster.cluster_id, "cluster removed");
         Ok(())

@@ -8,6 +8,7 @@
 
 use super::definitions::Definitions;
 use super::store::Store;
+use super::tenant_bus::TenantBuses;
 use crate::error::Result;
 use alto_registry::{Cluster, Member};
 use messaging::events::{
@@ -20,6 +21,7 @@ use messaging::{Bus, Event, MemberState, Subscription};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// How often refused member state events are announced again.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -28,15 +30,22 @@ const MAX_UNSENT: usize = 100_000;
 
 pub(crate) struct TopologyPublisher {
     bus: Arc<dyn Bus>,
+    /// Each tenant's virtual host gets the events of its own members and clusters.
+    tenants: Arc<TenantBuses>,
     definitions: Arc<Definitions>,
     /// Members whose latest state event the bus refused.
     unsent: Mutex<BTreeSet<String>>,
 }
 
 impl TopologyPublisher {
-    pub(crate) fn new(bus: Arc<dyn Bus>, definitions: Arc<Definitions>) -> TopologyPublisher {
+    pub(crate) fn new(
+        bus: Arc<dyn Bus>,
+        tenants: Arc<TenantBuses>,
+        definitions: Arc<Definitions>,
+    ) -> TopologyPublisher {
         TopologyPublisher {
             bus,
+            tenants,
             definitions,
             unsent: Mutex::new(BTreeSet::new()),
         }
@@ -51,15 +60,25 @@ impl TopologyPublisher {
         self.try_publish(event).await;
     }
 
-    /// Publish; `false` (and a log line) when the bus did not take it.
+    /// Publish on the platform's bus; `false` (and a log line) when the bus did not take it.
     pub(crate) async fn try_publish(&self, event: &Event) -> bool {
-        match self.bus.publish(event).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(event = event.name(), error = %e, "publish failed");
-                false
-            }
-        }
+        publish_on(self.bus.as_ref(), event).await
+    }
+
+    /// Publish an event about `tenant_id`'s member or cluster: on the platform's bus and on
+    /// the tenant's virtual host. `true` when every bus that should have it took it.
+    pub(crate) async fn try_publish_for(&self, tenant_id: i64, event: &Event) -> bool {
+        let platform = self.try_publish(event).await;
+        let tenant = match self.tenants.bus_for(tenant_id) {
+            Some(bus) => publish_on(bus.as_ref(), event).await,
+            None => true,
+        };
+        platform && tenant
+    }
+
+    /// Like [`TopologyPublisher::try_publish_for`]; a failure is logged only.
+    pub(crate) async fn publish_for(&self, tenant_id: i64, event: &Event) {
+        self.try_publish_for(tenant_id, event).await;
     }
 
     /// The topology event announcing a member's current state.
@@ -101,7 +120,7 @@ impl TopologyPublisher {
                 properties: BTreeMap::new(),
             }),
         };
-        let sent = self.try_publish(&event).await;
+        let sent = self.try_publish_for(member.tenant_id, &event).await;
         if let Ok(mut unsent) = self.unsent.lock() {
             if sent {
                 unsent.remove(&member.member_id);
@@ -139,10 +158,15 @@ impl TopologyPublisher {
         }
     }
 
-    async fn complete(&self, store: &Store) -> Result<CompleteTopologyEvent> {
-        let (clusters, members) = store
+    /// The complete topology: everything, or only `tenant`'s clusters and members.
+    async fn complete(&self, store: &Store, tenant: Option<i64>) -> Result<CompleteTopologyEvent> {
+        let (mut clusters, mut members) = store
             .run(|r| Ok((r.list_clusters(None, false)?, r.list_live_members()?)))
             .await?;
+        if let Some(t) = tenant {
+            clusters.retain(|c| c.tenant_id == t);
+            members.retain(|m| m.tenant_id == t);
+        }
         let mut by_cluster: BTreeMap<String, Vec<Member>> = BTreeMap::new();
         for m in members {
             by_cluster.entry(m.cluster_id.clone()).or_default().push(m);
@@ -193,33 +217,61 @@ impl TopologyPublisher {
         })
     }
 
-    /// CompleteTopologyEvent at start, every `interval` and on request.
+    /// CompleteTopologyEvent at start, every `interval` and on request: on the platform's
+    /// bus with everything, on each tenant's virtual host with its own.
     pub(crate) async fn run(
         self: Arc<Self>,
         store: Store,
         interval: Duration,
         mut requests: Subscription,
+        mut tenant_requests: mpsc::Receiver<i64>,
     ) {
         let mut ticker = tokio::time::interval(interval);
         let mut retry = tokio::time::interval(RETRY_INTERVAL);
         loop {
-            tokio::select! {
+            let audience: Vec<Option<i64>> = tokio::select! {
                 _ = retry.tick() => {
                     self.retry_unsent(&store).await;
                     continue;
                 }
-                _ = ticker.tick() => {}
+                _ = ticker.tick() => std::iter::once(None)
+                    .chain(self.tenants.tenants().into_iter().map(Some))
+                    .collect(),
                 request = requests.next() => match request {
                     Some(d) => {
                         let _ = d.ack().await;
+                        vec![None]
                     }
                     None => return,
                 },
+                Some(tenant) = tenant_requests.recv() => vec![Some(tenant)],
+            };
+            for tenant in audience {
+                match self.complete(&store, tenant).await {
+                    Ok(topology) => {
+                        let event = Event::CompleteTopologyEvent(topology);
+                        match tenant {
+                            None => self.publish(&event).await,
+                            Some(t) => {
+                                if let Some(bus) = self.tenants.bus_for(t) {
+                                    publish_on(bus.as_ref(), &event).await;
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot build the complete topology"),
+                }
             }
-            match self.complete(&store).await {
-                Ok(topology) => self.publish(&Event::CompleteTopologyEvent(topology)).await,
-                Err(e) => tracing::warn!(error = %e, "cannot build the complete topology"),
-            }
+        }
+    }
+}
+
+async fn publish_on(bus: &dyn Bus, event: &Event) -> bool {
+    match bus.publish(event).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(event = event.name(), error = %e, "publish failed");
+            false
         }
     }
 }
