@@ -52,6 +52,9 @@ ensure_postgres() {
 AMQP_URL_DEFAULT="amqp://guest:guest@127.0.0.1:5672/%2f"
 # RabbitMQ's MQTT plugin listens here (1883 is often taken by Mosquitto).
 MQTT_PORT=1884
+# RabbitMQ's second MQTT listener, mapped to a virtual host of its own (anonymous agents).
+MQTT_ANONYMOUS_PORT=1885
+MQTT_ANONYMOUS_VHOST=alto-anonymous
 RABBIT_CONF=/etc/rabbitmq/rabbitmq.conf
 
 rabbit_ok() { rabbitmqctl -q await_startup >/dev/null 2>&1 && rabbitmqctl -q status >/dev/null 2>&1; }
@@ -79,6 +82,15 @@ ensure_rabbitmq() {
             | as_root tee -a "$RABBIT_CONF" >/dev/null
         restart=1
     fi
+    # A second MQTT listener whose clients (anonymous ones too) land in the virtual host
+    # $MQTT_ANONYMOUS_VHOST, never in the platform's: where the unmodified Stratos 4.1.0 agent
+    # connects (alto --anonymous-mqtt-vhost; docs/SECURITY.md).
+    if ! grep -q "^mqtt.listeners.tcp.2" "$RABBIT_CONF" 2>/dev/null; then
+        log "configuring the anonymous MQTT listener on 127.0.0.1:$MQTT_ANONYMOUS_PORT"
+        printf 'mqtt.listeners.tcp.2 = 127.0.0.1:%s\n' "$MQTT_ANONYMOUS_PORT" \
+            | as_root tee -a "$RABBIT_CONF" >/dev/null
+        restart=1
+    fi
     # MQTT for agents; management for the tenants' virtual hosts and users (alto serve
     # --bus-separation vhost, the default).
     local plugin
@@ -103,6 +115,12 @@ ensure_rabbitmq() {
     for name in $(rabbitmqctl -q list_users 2>/dev/null | awk '{print $1}' | grep '^e2e-' || true); do
         rabbitmqctl -q delete_user "$name" >/dev/null 2>&1 || true
     done
+    rabbitmqctl -q add_vhost "$MQTT_ANONYMOUS_VHOST" >/dev/null 2>&1 || true
+    rabbitmqctl -q set_permissions -p "$MQTT_ANONYMOUS_VHOST" guest '.*' '.*' '.*' >/dev/null
+    rabbitmqctl -q set_global_parameter mqtt_port_to_vhost_mapping \
+        "{\"$MQTT_ANONYMOUS_PORT\": \"$MQTT_ANONYMOUS_VHOST\"}" >/dev/null
+    export ALTO_TEST_MQTT_ANONYMOUS_PORT="$MQTT_ANONYMOUS_PORT"
+    export ALTO_TEST_MQTT_ANONYMOUS_VHOST="$MQTT_ANONYMOUS_VHOST"
     export ALTO_TEST_AMQP_URL="${ALTO_TEST_AMQP_URL:-$AMQP_URL_DEFAULT}"
     export ALTO_TEST_MQTT_PORT="$MQTT_PORT"
     for _ in $(seq 1 30); do

@@ -161,6 +161,12 @@ struct ServerArgs {
         value_name = "URL"
     )]
     amqp_management_url: Option<String>,
+    /// The virtual host the broker puts anonymous MQTT clients in (RabbitMQ's `mqtt.vhost`),
+    /// to hear the agents of cartridges with the property `bus.anonymous.mqtt` = `true` (the
+    /// unmodified Stratos 4.1.0 agent gives no credentials). Only those cartridges' members
+    /// are admitted and published there; docs/SECURITY.md says what that costs.
+    #[arg(long, env = "ALTO_ANONYMOUS_MQTT_VHOST", value_name = "VHOST")]
+    anonymous_mqtt_vhost: Option<String>,
     /// Seconds of silence (no health stat, no status event) after which a member that had
     /// reported is faulty, terminated and replaced.
     #[arg(
@@ -483,7 +489,11 @@ async fn tenant_buses(args: &ServerArgs) -> anyhow::Result<Option<TenantBusOptio
     let mut amqp = messaging::AmqpConfig::new(url);
     amqp.exchange = args.amqp_exchange.clone();
     amqp.queue_prefix = args.amqp_queue_prefix.clone();
-    Ok(Some(TenantBusOptions { amqp, admin }))
+    Ok(Some(TenantBusOptions {
+        amqp,
+        admin,
+        anonymous_vhost: args.anonymous_mqtt_vhost.clone(),
+    }))
 }
 
 /// `--conf` as given (it must exist), else `./conf` when it exists, else none.

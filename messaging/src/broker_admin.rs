@@ -228,6 +228,24 @@ impl BrokerAdmin {
         .await
     }
 
+    /// Make sure `vhost` exists and the platform user may do anything there (the virtual
+    /// host the broker puts anonymous MQTT clients in; its users are the operator's).
+    pub async fn ensure_platform_access(&self, vhost: &str) -> Result<(), BrokerAdminError> {
+        let encoded = encode(vhost);
+        self.put(
+            &format!("/api/vhosts/{encoded}"),
+            serde_json::json!({"description": "anonymous MQTT agents"}),
+            "create the virtual host",
+        )
+        .await?;
+        self.put(
+            &format!("/api/permissions/{encoded}/{}", encode(&self.user)),
+            serde_json::json!({"configure": ".*", "write": ".*", "read": ".*"}),
+            "give the platform user its permissions",
+        )
+        .await
+    }
+
     /// Delete the tenant's user and virtual host (with its queues). Already gone is fine.
     pub async fn remove_tenant(&self, vhost: &str, user: &str) -> Result<(), BrokerAdminError> {
         self.delete(&format!("/api/users/{}", encode(user)), "delete the user")

@@ -494,3 +494,171 @@ fn tenants_cannot_touch_or_see_each_other_on_the_bus() {
     let _ = watcher.join();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Poll an MQTT event loop for up to 30 s.
+async fn mqtt_poll(eventloop: &mut rumqttc::EventLoop) -> rumqttc::Event {
+    match tokio::time::timeout(Duration::from_secs(30), eventloop.poll()).await {
+        Err(_) => panic!("no MQTT traffic within 30 s"),
+        Ok(Err(e)) => panic!(
+            "MQTT connection failed: {e} (scripts/services.sh configures the anonymous listener)"
+        ),
+        Ok(Ok(event)) => event,
+    }
+}
+
+#[test]
+fn anonymous_mqtt_agents_are_heard_only_for_cartridges_that_opt_in() {
+    let port: u16 = std::env::var("ALTO_TEST_MQTT_ANONYMOUS_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1885);
+    let vhost =
+        std::env::var("ALTO_TEST_MQTT_ANONYMOUS_VHOST").unwrap_or_else(|_| "alto-anonymous".into());
+    let dir = temp_dir("anonymous-mqtt");
+    let conf = conf(&dir);
+    // A second cartridge whose agents are Stratos 4.1.0's: they give no credentials.
+    write(
+        &conf,
+        "stratos.xml",
+        r#"<cartridge type="legacy" host="legacy.example.org" provider="apache" version="1" multiTenant="false">
+  <displayName>legacy</displayName><description>anonymous MQTT agents</description>
+  <iaasProvider type="mock"><imageId>img</imageId></iaasProvider>
+  <portMapping><http port="80" proxyPort="8280"/></portMapping>
+  <property name="bus.anonymous.mqtt" value="true"/>
+</cartridge>"#,
+    );
+    let prefix = queue_prefix("anonmqtt");
+    let alto = Alto::start_with(
+        &dir.join("data"),
+        None,
+        StartOptions {
+            conf: Some(conf),
+            args: vec![
+                "--amqp-url".into(),
+                amqp_url(),
+                "--amqp-queue-prefix".into(),
+                prefix,
+                "--anonymous-mqtt-vhost".into(),
+                vhost,
+            ],
+            ..StartOptions::default()
+        },
+    );
+    let admin = alto.admin();
+    let mut members = Vec::new();
+    for (cartridge, alias) in [("legacy", "old"), ("web", "new")] {
+        let (status, sub) = admin.post_json(
+            "/api/subscriptions",
+            &json!({"cartridgeType": cartridge, "alias": alias, "autoscalePolicy": "spiky", "deploymentPolicy": "spread"}),
+        );
+        assert_eq!(status, 201, "{sub}");
+        let cluster_id = sub["clusterId"].as_str().expect("clusterId").to_string();
+        let cluster = admin.wait_for(
+            &format!("/api/clusters/{cluster_id}"),
+            Duration::from_secs(30),
+            "an Initialized member",
+            |s, b| s == 200 && member_states(b) == ["Initialized"],
+        );
+        let m = &cluster["members"][0];
+        let body = json!({
+            "serviceName": cartridge, "clusterId": cluster_id,
+            "networkPartitionId": m["networkPartitionId"], "partitionId": m["partitionId"],
+            "memberId": m["memberId"],
+        });
+        members.push((cluster_id, body));
+    }
+    let (legacy_cluster, legacy) = members[0].clone();
+    let (web_cluster, web) = members[1].clone();
+
+    let seen = runtime().block_on(async {
+        let mut options = rumqttc::MqttOptions::new(
+            format!("alto-anon-{}", std::process::id()),
+            "127.0.0.1",
+            port,
+        );
+        options.set_keep_alive(Duration::from_secs(10));
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 64);
+        client
+            .subscribe("topology/#", rumqttc::QoS::AtLeastOnce)
+            .await
+            .expect("subscribe");
+        loop {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) =
+                mqtt_poll(&mut eventloop).await
+            {
+                break;
+            }
+        }
+        // The web member's agent has credentials: the same events anonymously are refused.
+        for body in [&web, &legacy] {
+            for event in ["InstanceStartedEvent", "InstanceActivatedEvent"] {
+                client
+                    .publish(
+                        format!("instance/status/{event}"),
+                        rumqttc::QoS::AtLeastOnce,
+                        false,
+                        body.to_string(),
+                    )
+                    .await
+                    .expect("publish");
+            }
+        }
+        // Until the legacy member's activation comes back (the controller consumes the
+        // anonymous virtual host within a sync pass; repeats are harmless duplicates).
+        let mut seen: Vec<(String, String)> = Vec::new();
+        let mut republish = tokio::time::interval(Duration::from_secs(1));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            tokio::select! {
+                _ = republish.tick() => {
+                    for event in ["InstanceStartedEvent", "InstanceActivatedEvent"] {
+                        for body in [&web, &legacy] {
+                            let _ = client
+                                .publish(format!("instance/status/{event}"), rumqttc::QoS::AtLeastOnce, false, body.to_string())
+                                .await;
+                        }
+                    }
+                }
+                event = mqtt_poll(&mut eventloop) => {
+                    if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) = event {
+                        let body = String::from_utf8_lossy(&p.payload).into_owned();
+                        let done = p.topic == "topology/MemberActivatedEvent"
+                            && body.contains(legacy["memberId"].as_str().unwrap_or("?"));
+                        seen.push((p.topic.clone(), body));
+                        if done {
+                            break;
+                        }
+                    }
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the legacy member's activation never came back: {seen:?}");
+        }
+        let _ = client.disconnect().await;
+        seen
+    });
+    let (_, cluster) = admin.get(&format!("/api/clusters/{legacy_cluster}"));
+    assert_eq!(member_states(&cluster), ["Active"], "{cluster}");
+    let (_, cluster) = admin.get(&format!("/api/clusters/{web_cluster}"));
+    assert_eq!(
+        member_states(&cluster),
+        ["Initialized"],
+        "anonymous events moved a member whose cartridge did not opt in: {cluster}"
+    );
+    let metrics = scrape(&alto);
+    assert!(
+        counter(
+            &metrics,
+            "alto_bus_messages_refused_total",
+            &["InstanceStartedEvent", "wrong-tenant"]
+        ) >= 1.0,
+        "the anonymous events for the web member were not counted as refused"
+    );
+    for (topic, body) in &seen {
+        assert!(
+            !body.contains(&web_cluster),
+            "anonymous agents saw {topic}: {body}"
+        );
+    }
+    alto.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

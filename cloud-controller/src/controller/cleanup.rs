@@ -53,20 +53,22 @@ impl CleanupTracker {
                 .run(move |r| r.request_cleanup(Some(&fence), &id, &why))
                 .await?;
         }
-        self.send(member.tenant_id, &member.member_id).await;
+        self.send(member).await;
         Ok(())
     }
 
     /// Send the request unless this process already did; one the bus refused (an outage) is
     /// sent again by the next pass.
-    async fn send(&self, tenant_id: i64, member_id: &str) {
+    async fn send(&self, member: &Member) {
+        let member_id = member.member_id.as_str();
         if self.sent.lock().is_ok_and(|s| s.contains(member_id)) {
             return;
         }
         let sent = self
             .topology
             .try_publish_for(
-                tenant_id,
+                member.tenant_id,
+                &member.service_name,
                 &Event::InstanceCleanupMemberEvent(InstanceCleanupMemberEvent {
                     member_id: member_id.to_string(),
                 }),
@@ -94,7 +96,7 @@ impl CleanupTracker {
             if now.saturating_sub(at) >= self.timeout.as_millis() as i64 {
                 overdue.push(m);
             } else {
-                self.send(m.tenant_id, &m.member_id).await;
+                self.send(m).await;
             }
         }
         overdue
@@ -169,13 +171,15 @@ mod tests {
             Duration::from_secs(60),
             leadership,
         );
-        tracker.send(1, "m1").await;
+        let m1 =
+            crate::controller::test_support::member("m1", messaging::MemberState::Active, None);
+        tracker.send(&m1).await;
         assert!(
             bus.published.lock().unwrap().is_empty(),
             "the outage refused it"
         );
-        tracker.send(1, "m1").await;
-        tracker.send(1, "m1").await;
+        tracker.send(&m1).await;
+        tracker.send(&m1).await;
         assert_eq!(
             *bus.published.lock().unwrap(),
             ["m1"],

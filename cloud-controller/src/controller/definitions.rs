@@ -23,6 +23,9 @@ pub(crate) struct PolicySettings {
     pub scaling: alto_config::ScalingOverrides,
 }
 
+/// The cartridge property that lets its agents use the anonymous MQTT virtual host.
+pub(crate) const ANONYMOUS_MQTT_PROPERTY: &str = "bus.anonymous.mqtt";
+
 pub(crate) struct Definitions {
     config: RwLock<ConfigSet>,
 }
@@ -84,6 +87,23 @@ impl Definitions {
         self.config
             .write()
             .map_err(|_| internal("configuration lock poisoned"))
+    }
+
+    /// Whether the cartridge's agents may talk over the broker's anonymous MQTT virtual host
+    /// (`bus.anonymous.mqtt` = `true`: the unmodified Stratos 4.1.0 agent gives no
+    /// credentials; docs/SECURITY.md says what that costs).
+    pub(crate) fn anonymous_mqtt(&self, cartridge_type: &str) -> bool {
+        self.read().is_ok_and(|config| {
+            config
+                .cartridges
+                .iter()
+                .find(|c| c.cartridge_type == cartridge_type)
+                .is_some_and(|c| {
+                    c.properties
+                        .iter()
+                        .any(|p| p.name == ANONYMOUS_MQTT_PROPERTY && p.value == "true")
+                })
+        })
     }
 
     pub(crate) fn cartridge(&self, cartridge_type: &str) -> Result<Cartridge> {

@@ -276,6 +276,7 @@ impl Controller {
         let tenant_buses = Arc::new(match opts.tenant_buses {
             Some(options) => TenantBuses::separated(
                 options,
+                definitions.clone(),
                 store.clone(),
                 leadership.clone(),
                 metrics.clone(),

@@ -132,6 +132,7 @@ impl Controller {
         self.topology
             .publish_for(
                 cluster.tenant_id,
+                &cluster.service_name,
                 &Event::ClusterCreatedEvent(ClusterCreatedEvent {
                     cluster: topology_cluster(&cluster),
                 }),

@@ -49,6 +49,7 @@ impl ScalingLoop {
         self.topology
             .publish_for(
                 cluster.tenant_id,
+                &cluster.service_name,
                 &Event::ClusterRemovedEvent(ClusterRemovedEvent {
                     service_name: removed.service_name,
                     cluster_id: removed.cluster_id,

@@ -10,7 +10,13 @@
 //! tenant, so one tenant flooding its virtual host delays only itself. Topology events go to
 //! the tenant's virtual host for its own members and clusters; the platform's virtual host
 //! (`--amqp-url`) gets everything, for admin tools.
+//!
+//! Agents that give no credentials (the unmodified Stratos 4.1.0 agent over MQTT) land where
+//! the broker puts anonymous MQTT clients. With `--anonymous-mqtt-vhost` the controller
+//! consumes that virtual host too, and admits there only events of members whose cartridge
+//! opted in (`bus.anonymous.mqtt`); it publishes there the topology of those members only.
 
+use super::definitions::Definitions;
 use super::leadership::Leadership;
 use super::store::{internal, Store};
 use crate::error::Result;
@@ -33,6 +39,8 @@ const STATUS_PER_TENANT_PER_SECOND: u32 = 500;
 const HEALTH_PER_TENANT_PER_SECOND: u32 = 5_000;
 /// Members whose tenant is remembered (a member's tenant and cluster never change).
 const MEMBER_INDEX_LIMIT: usize = 1_000_000;
+/// At most one warning per virtual host this often about refused events.
+const REFUSAL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 /// Length of a generated broker password (alphanumeric: it travels in a URL and a payload).
 const PASSWORD_LEN: usize = 32;
 
@@ -42,7 +50,13 @@ pub struct TenantBusOptions {
     /// queue prefix); each tenant's connection is the same with the tenant's virtual host.
     pub amqp: AmqpConfig,
     pub admin: BrokerAdmin,
+    /// Where the broker puts anonymous MQTT clients (`mqtt.vhost`), when agents of cartridges
+    /// with `bus.anonymous.mqtt` = `true` are to be heard there.
+    pub anonymous_vhost: Option<String>,
 }
+
+/// The key of the anonymous MQTT virtual host among the tenants' (no tenant has this id).
+pub(crate) const ANONYMOUS: i64 = i64::MIN;
 
 /// The broker settings a member's agent is given in its payload.
 #[derive(Clone)]
@@ -89,14 +103,23 @@ pub(crate) struct TenantBuses {
 
 struct Separated {
     options: TenantBusOptions,
+    definitions: Arc<Definitions>,
     store: Store,
     leadership: Arc<Leadership>,
     metrics: Arc<Metrics>,
     replica_id: String,
     sinks: Mutex<Option<Arc<Sinks>>>,
     links: tokio::sync::Mutex<BTreeMap<i64, TenantLink>>,
-    /// member id → (tenant, cluster id), filled from the registry on first sight.
-    members: Mutex<HashMap<String, (i64, String)>>,
+    /// member id → who owns it, filled from the registry on first sight.
+    members: Mutex<HashMap<String, Owner>>,
+}
+
+/// A member's tenant, cluster and cartridge (none of which ever changes).
+#[derive(Clone)]
+struct Owner {
+    tenant_id: i64,
+    cluster_id: String,
+    service_name: String,
 }
 
 impl TenantBuses {
@@ -112,6 +135,7 @@ impl TenantBuses {
     /// Each tenant gets a virtual host of its own.
     pub(crate) fn separated(
         options: TenantBusOptions,
+        definitions: Arc<Definitions>,
         store: Store,
         leadership: Arc<Leadership>,
         metrics: Arc<Metrics>,
@@ -120,6 +144,7 @@ impl TenantBuses {
         TenantBuses {
             separated: Some(Separated {
                 options,
+                definitions,
                 store,
                 leadership,
                 metrics,
@@ -147,8 +172,13 @@ impl TenantBuses {
     pub(crate) fn tenants(&self) -> Vec<i64> {
         self.buses
             .read()
-            .map(|b| b.keys().copied().collect())
+            .map(|b| b.keys().copied().filter(|t| *t != ANONYMOUS).collect())
             .unwrap_or_default()
+    }
+
+    /// The anonymous MQTT virtual host's bus, when it is consumed.
+    pub(crate) fn anonymous_bus(&self) -> Option<Arc<AmqpBus>> {
+        self.bus_for(ANONYMOUS)
     }
 
     /// The broker settings for agents of `tenant_id` (`None` when tenants share the bus).
@@ -210,6 +240,24 @@ impl TenantBuses {
         let leading = sep.leadership.fence().is_some();
         let options = &sep.options;
         let mut links = sep.links.lock().await;
+        if let Some(vhost) = &options.anonymous_vhost {
+            if let std::collections::btree_map::Entry::Vacant(slot) = links.entry(ANONYMOUS) {
+                if leading {
+                    if let Err(e) = options.admin.ensure_platform_access(vhost).await {
+                        tracing::warn!(vhost = %vhost, error = %e, "cannot reach the anonymous MQTT virtual host");
+                    }
+                }
+                match self.connect(sep, ANONYMOUS, vhost).await {
+                    Ok(link) => {
+                        tracing::info!(vhost = %vhost, "consuming the anonymous MQTT virtual host");
+                        slot.insert(link);
+                    }
+                    Err(e) => {
+                        tracing::warn!(vhost = %vhost, error = %e, "cannot consume the anonymous MQTT virtual host")
+                    }
+                }
+            }
+        }
         for &tenant_id in &wanted {
             let connected = match links.get(&tenant_id) {
                 Some(link) => link.bus.is_connected().await,
@@ -244,7 +292,7 @@ impl TenantBuses {
         }
         let gone: Vec<i64> = links
             .keys()
-            .filter(|t| !wanted.contains(t))
+            .filter(|t| **t != ANONYMOUS && !wanted.contains(t))
             .copied()
             .collect();
         for tenant_id in gone {
@@ -351,6 +399,9 @@ impl TenantBuses {
         lane: Lane,
         limiter: DefaultDirectRateLimiter,
     ) {
+        // One warning per tenant per interval (a tenant must not be able to flood the log);
+        // every refusal is counted.
+        let mut last_warning: Option<tokio::time::Instant> = None;
         while let Some(delivery) = queue.next().await {
             limiter.until_ready().await;
             let outcome = match self.admit(tenant_id, &delivery.event).await {
@@ -363,7 +414,12 @@ impl TenantBuses {
             };
             if outcome != BusOutcome::Consumed {
                 let member = delivery.event.member().map(|m| m.member_id.clone());
-                tracing::warn!(tenant = tenant_id, event = delivery.event.name(), member = ?member, ?outcome, "event refused");
+                if last_warning.is_none_or(|t| t.elapsed() >= REFUSAL_WARNING_INTERVAL) {
+                    last_warning = Some(tokio::time::Instant::now());
+                    tracing::warn!(tenant = tenant_id, event = delivery.event.name(), member = ?member, ?outcome, "event refused (further refusals from this virtual host are counted, and logged at most once a minute)");
+                } else {
+                    tracing::debug!(tenant = tenant_id, event = delivery.event.name(), member = ?member, ?outcome, "event refused");
+                }
                 if let Some(sep) = &self.separated {
                     sep.metrics.bus_message(delivery.event.name(), outcome);
                 }
@@ -410,16 +466,21 @@ impl Separated {
             // Agents send member events only (a topology request is handled apart).
             return Ok(BusOutcome::RefusedWrongTenant);
         };
-        let Some((owner, cluster_id)) = self.member_owner(&member.member_id).await? else {
+        let Some(owner) = self.member_owner(&member.member_id).await? else {
             return Ok(BusOutcome::RefusedUnknownMember);
         };
-        if owner != tenant_id || cluster_id != member.cluster_id {
+        let allowed = if tenant_id == ANONYMOUS {
+            self.definitions.anonymous_mqtt(&owner.service_name)
+        } else {
+            owner.tenant_id == tenant_id
+        };
+        if !allowed || owner.cluster_id != member.cluster_id {
             return Ok(BusOutcome::RefusedWrongTenant);
         }
         Ok(BusOutcome::Consumed)
     }
 
-    async fn member_owner(&self, member_id: &str) -> Result<Option<(i64, String)>> {
+    async fn member_owner(&self, member_id: &str) -> Result<Option<Owner>> {
         if let Some(known) = self
             .members
             .lock()
@@ -432,7 +493,11 @@ impl Separated {
         let Some(member) = self.store.run(move |r| r.get_member(&id)).await? else {
             return Ok(None);
         };
-        let owner = (member.tenant_id, member.cluster_id);
+        let owner = Owner {
+            tenant_id: member.tenant_id,
+            cluster_id: member.cluster_id,
+            service_name: member.service_name,
+        };
         if let Ok(mut members) = self.members.lock() {
             if members.len() >= MEMBER_INDEX_LIMIT {
                 members.clear();

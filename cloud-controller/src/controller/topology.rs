@@ -8,7 +8,7 @@
 
 use super::definitions::Definitions;
 use super::store::Store;
-use super::tenant_bus::TenantBuses;
+use super::tenant_bus::{TenantBuses, ANONYMOUS};
 use crate::error::Result;
 use alto_registry::{Cluster, Member};
 use messaging::events::{
@@ -65,20 +65,30 @@ impl TopologyPublisher {
         publish_on(self.bus.as_ref(), event).await
     }
 
-    /// Publish an event about `tenant_id`'s member or cluster: on the platform's bus and on
-    /// the tenant's virtual host. `true` when every bus that should have it took it.
-    pub(crate) async fn try_publish_for(&self, tenant_id: i64, event: &Event) -> bool {
-        let platform = self.try_publish(event).await;
-        let tenant = match self.tenants.bus_for(tenant_id) {
-            Some(bus) => publish_on(bus.as_ref(), event).await,
-            None => true,
-        };
-        platform && tenant
+    /// Publish an event about `tenant_id`'s member or cluster of `service_name`: on the
+    /// platform's bus, on the tenant's virtual host, and on the anonymous MQTT one when the
+    /// cartridge opted in. `true` when every bus that should have it took it.
+    pub(crate) async fn try_publish_for(
+        &self,
+        tenant_id: i64,
+        service_name: &str,
+        event: &Event,
+    ) -> bool {
+        let mut sent = self.try_publish(event).await;
+        if let Some(bus) = self.tenants.bus_for(tenant_id) {
+            sent &= publish_on(bus.as_ref(), event).await;
+        }
+        if let Some(bus) = self.tenants.anonymous_bus() {
+            if self.definitions.anonymous_mqtt(service_name) {
+                sent &= publish_on(bus.as_ref(), event).await;
+            }
+        }
+        sent
     }
 
     /// Like [`TopologyPublisher::try_publish_for`]; a failure is logged only.
-    pub(crate) async fn publish_for(&self, tenant_id: i64, event: &Event) {
-        self.try_publish_for(tenant_id, event).await;
+    pub(crate) async fn publish_for(&self, tenant_id: i64, service_name: &str, event: &Event) {
+        self.try_publish_for(tenant_id, service_name, event).await;
     }
 
     /// The topology event announcing a member's current state.
@@ -120,7 +130,9 @@ impl TopologyPublisher {
                 properties: BTreeMap::new(),
             }),
         };
-        let sent = self.try_publish_for(member.tenant_id, &event).await;
+        let sent = self
+            .try_publish_for(member.tenant_id, &member.service_name, &event)
+            .await;
         if let Ok(mut unsent) = self.unsent.lock() {
             if sent {
                 unsent.remove(&member.member_id);
@@ -158,14 +170,22 @@ impl TopologyPublisher {
         }
     }
 
-    /// The complete topology: everything, or only `tenant`'s clusters and members.
+    /// The complete topology: everything, only a tenant's clusters and members, or only
+    /// those of cartridges whose agents use the anonymous MQTT virtual host.
     async fn complete(&self, store: &Store, tenant: Option<i64>) -> Result<CompleteTopologyEvent> {
         let (mut clusters, mut members) = store
             .run(|r| Ok((r.list_clusters(None, false)?, r.list_live_members()?)))
             .await?;
-        if let Some(t) = tenant {
-            clusters.retain(|c| c.tenant_id == t);
-            members.retain(|m| m.tenant_id == t);
+        match tenant {
+            None => {}
+            Some(ANONYMOUS) => {
+                clusters.retain(|c| self.definitions.anonymous_mqtt(&c.service_name));
+                members.retain(|m| self.definitions.anonymous_mqtt(&m.service_name));
+            }
+            Some(t) => {
+                clusters.retain(|c| c.tenant_id == t);
+                members.retain(|m| m.tenant_id == t);
+            }
         }
         let mut by_cluster: BTreeMap<String, Vec<Member>> = BTreeMap::new();
         for m in members {
@@ -236,6 +256,7 @@ impl TopologyPublisher {
                 }
                 _ = ticker.tick() => std::iter::once(None)
                     .chain(self.tenants.tenants().into_iter().map(Some))
+                    .chain(self.tenants.anonymous_bus().map(|_| Some(ANONYMOUS)))
                     .collect(),
                 request = requests.next() => match request {
                     Some(d) => {
