@@ -459,7 +459,8 @@ mod tests {
 
     #[test]
     fn cluster_requests_in_flight_has_its_documented_key_and_body() {
-        let body = br#"{"clusterId":"web.php.domain","requestsInFlight":12.5,"timestamp":1795000000000}"#;
+        let body =
+            br#"{"clusterId":"web.php.domain","requestsInFlight":12.5,"timestamp":1795000000000}"#;
         let e = Event::decode("health.stats.ClusterRequestsInFlightEvent", body).unwrap();
         assert_eq!(e.routing_key(), "health.stats.ClusterRequestsInFlightEvent");
         let Event::ClusterRequestsInFlightEvent(e) = e else {

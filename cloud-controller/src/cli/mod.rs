@@ -133,7 +133,10 @@ pub struct ResourceArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListMembersArgs {
     /// The subscription alias.
-    #[arg(required_unless_present = "alias_option", conflicts_with = "alias_option")]
+    #[arg(
+        required_unless_present = "alias_option",
+        conflicts_with = "alias_option"
+    )]
     pub alias: Option<String>,
     /// The subscription alias (Stratos 4.0's spelling: `list-members -t TYPE -a ALIAS`).
     #[arg(short = 'a', long = "alias", id = "alias_option", value_name = "ALIAS")]

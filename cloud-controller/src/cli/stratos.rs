@@ -100,7 +100,15 @@ mod tests {
     fn multi_letter_short_options_become_long_ones() {
         assert_eq!(
             run(
-                &["alto", "subscribe-cartridge", "php", "shop", "-ap", "economy", "-dp=dp1"],
+                &[
+                    "alto",
+                    "subscribe-cartridge",
+                    "php",
+                    "shop",
+                    "-ap",
+                    "economy",
+                    "-dp=dp1"
+                ],
                 &[]
             ),
             [
@@ -148,7 +156,13 @@ mod tests {
         // An option on the command line wins over both.
         assert_eq!(
             run(
-                &["alto", "list-cartridges", "--user", "admin", "--url=http://o:3"],
+                &[
+                    "alto",
+                    "list-cartridges",
+                    "--user",
+                    "admin",
+                    "--url=http://o:3"
+                ],
                 &stratos
             ),
             [
@@ -165,6 +179,9 @@ mod tests {
             run(&["alto", "list-cartridges"], &[("STRATOS_URL", "")]),
             ["alto", "list-cartridges"]
         );
-        assert!(run(&[], &stratos).len() == 3, "no program name: still no panic");
+        assert!(
+            run(&[], &stratos).len() == 3,
+            "no program name: still no panic"
+        );
     }
 }

@@ -625,8 +625,19 @@ fn stratos_4_1_command_names_are_aliases() {
     ));
     // 4.1's add-tenant options, -f/-l included.
     let cli = ok(&[
-        "add-tenant", "-u", "boss", "-f", "Big", "-l", "Boss", "-p", "pw", "-d", "acme.example",
-        "-e", "b@acme.example",
+        "add-tenant",
+        "-u",
+        "boss",
+        "-f",
+        "Big",
+        "-l",
+        "Boss",
+        "-p",
+        "pw",
+        "-d",
+        "acme.example",
+        "-e",
+        "b@acme.example",
     ]);
     assert!(matches!(
         cli.command,
@@ -645,21 +656,43 @@ fn stratos_4_1_command_names_are_aliases() {
     // The aliases are visible: `--help` lists them.
     use clap::CommandFactory;
     let help = TestCli::command().render_help().to_string();
-    for alias in ["add-cartridge", "add-autoscaling-policy", "add-deployment-policy", "add-tenant", "remove-cartridge"] {
+    for alias in [
+        "add-cartridge",
+        "add-autoscaling-policy",
+        "add-deployment-policy",
+        "add-tenant",
+        "remove-cartridge",
+    ] {
         assert!(help.contains(alias), "{alias} missing from --help:\n{help}");
     }
 }
 
 #[test]
 fn stratos_4_0_short_options() {
-    let cli = ok_stratos(&["subscribe-cartridge", "php", "shop", "-ap", "economy", "-dp", "dp1"]);
+    let cli = ok_stratos(&[
+        "subscribe-cartridge",
+        "php",
+        "shop",
+        "-ap",
+        "economy",
+        "-dp",
+        "dp1",
+    ]);
     assert!(matches!(
         cli.command,
         Command::SubscribeCartridge(ref s)
             if s.autoscaling_policy == "economy" && s.deployment_policy == "dp1" && s.alias == "shop"
     ));
     // Without the rewrite clap would read `-ap` as `-a p`: the rewrite is what makes it work.
-    usage_error(&["subscribe-cartridge", "php", "shop", "-ap", "economy", "-dp", "dp1"]);
+    usage_error(&[
+        "subscribe-cartridge",
+        "php",
+        "shop",
+        "-ap",
+        "economy",
+        "-dp",
+        "dp1",
+    ]);
     let cli = ok(&["list-members", "-t", "php", "-a", "shop"]);
     assert!(matches!(
         cli.command,

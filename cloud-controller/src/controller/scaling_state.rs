@@ -369,7 +369,11 @@ mod tests {
     fn a_load_balancers_figure_is_shared_by_active_members_or_taken_per_network_partition() {
         let state = ScalingState::new();
         let settings = ScalingSettings::default();
-        let live = [np_member("a", "np1"), np_member("b", "np1"), np_member("c", "np2")];
+        let live = [
+            np_member("a", "np1"),
+            np_member("b", "np1"),
+            np_member("c", "np2"),
+        ];
         let (statuses, _) = state.prepare("c", &live, &settings, facts, 100.0);
         let rif = |health: &[NetworkPartitionHealth], np: &str| {
             health

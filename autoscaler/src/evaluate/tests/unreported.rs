@@ -33,7 +33,11 @@ fn freshness(r: &DecisionRecord, metric: Metric) -> Freshness {
 #[test]
 fn a_metric_no_member_reports_is_ignored_and_scale_down_happens() {
     let p = policy(&[(1, 10)]);
-    let members = [load_only("a", 5.0), load_only("b", 5.0), load_only("c", 5.0)];
+    let members = [
+        load_only("a", 5.0),
+        load_only("b", 5.0),
+        load_only("c", 5.0),
+    ];
     let r = run(&p, &three_metric_settings(), &members, &seasoned(&[]));
     assert_eq!(
         freshness(&r, Metric::RequestsInFlight),
@@ -41,7 +45,10 @@ fn a_metric_no_member_reports_is_ignored_and_scale_down_happens() {
     );
     assert_eq!(freshness(&r, Metric::LoadAverage), Freshness::Fresh);
     assert!(
-        matches!(&r.planned_actions[..], [ScalingAction::TerminateMember { .. }]),
+        matches!(
+            &r.planned_actions[..],
+            [ScalingAction::TerminateMember { .. }]
+        ),
         "{r:?}"
     );
     assert!(
@@ -62,7 +69,11 @@ fn an_unreported_metric_does_not_stop_a_scale_up_by_the_others() {
     let members = [load_only("a", 140.0)];
     let r = run(&p, &three_metric_settings(), &members, &seasoned(&[]));
     // ceil(max(min, 1) · 140 / 70) = 2 required, 1 there.
-    assert_eq!(starts(&r), [("p1".to_string(), StartCause::ScaleUp)], "{r:?}");
+    assert_eq!(
+        starts(&r),
+        [("p1".to_string(), StartCause::ScaleUp)],
+        "{r:?}"
+    );
     assert!(r.reason.contains("requests_in_flight unreported: ignored"));
 }
 
@@ -152,7 +163,10 @@ fn the_record_says_unreported_in_json() {
         .as_array()
         .and_then(|ms| ms.iter().find(|m| m["metric"] == "requestsInFlight"))
         .cloned();
-    assert_eq!(rif.map(|m| m["freshness"].clone()), Some("unreported".into()));
+    assert_eq!(
+        rif.map(|m| m["freshness"].clone()),
+        Some("unreported".into())
+    );
 }
 
 mod properties {
