@@ -16,7 +16,8 @@
 //!    members still starting count, so a slow boot never causes a redundant spawn. Up to
 //!    `max_scale_up_step` members start at once, placed by the partition algorithm, skipping
 //!    partitions that are full or backed off, then falling over to the next network partition.
-//! 4. **Scale-down.** Only when every configured metric is fresh for every Active member, the
+//! 4. **Scale-down.** Only when every configured metric that has a source is fresh for every
+//!    Active member (a metric no Active member ever reported is `Unreported` and ignored), the
 //!    partition has been observed for a full stabilization window, the cooldowns have passed,
 //!    and even the highest recommendation of the stabilization window is below the current
 //!    count: one member, the least loaded of the partition the algorithm picks, is terminated
@@ -520,13 +521,15 @@ pub fn evaluate(input: &EvaluationInput<'_>, memory: &ScalingMemory, now: f64) -
             if !complete {
                 let names: Vec<&str> = metrics
                     .iter()
-                    .filter(|m| m.freshness != Freshness::Fresh)
+                    .filter(|m| !matches!(m.freshness, Freshness::Fresh | Freshness::Unreported))
                     .map(|m| m.metric.as_str())
                     .collect();
-                np_reasons.push(if names.is_empty() {
+                np_reasons.push(if !names.is_empty() {
+                    format!("{} stale or missing: no scale-down", names.join(", "))
+                } else if metrics.is_empty() {
                     format!("no metric configured: no scale-down (have {counted}, min {np_min})")
                 } else {
-                    format!("{} stale or missing: no scale-down", names.join(", "))
+                    "no configured metric reported yet: no scale-down".to_string()
                 });
             } else if observed_for < stabilization {
                 np_reasons.push(format!(
@@ -582,6 +585,14 @@ pub fn evaluate(input: &EvaluationInput<'_>, memory: &ScalingMemory, now: f64) -
             });
         }
 
+        let unreported: Vec<&str> = metrics
+            .iter()
+            .filter(|m| m.freshness == Freshness::Unreported)
+            .map(|m| m.metric.as_str())
+            .collect();
+        if !unreported.is_empty() {
+            np_reasons.push(format!("{} unreported: ignored", unreported.join(", ")));
+        }
         let reason = np_reasons.join("; ");
         reasons.push(if np_count > 1 {
             format!("{}: {reason}", np.id)
@@ -676,16 +687,19 @@ fn analyse(
         let cluster_level = np_health
             .and_then(|h| h.health.get(metric))
             .filter(|s| is_fresh(s, now, settings.stale_after_seconds));
+        let cluster_reported = np_health.is_some_and(|h| h.health.reported(metric));
         let (stats, freshness) = if let Some(s) = cluster_level {
             (Some(s), Freshness::Fresh)
         } else {
             member_stats.clear();
             let mut active = 0usize;
+            let mut member_reported = false;
             for (member, place) in input.members.iter().zip(placement) {
                 if place.map(|(mj, _)| mj) != Some(j) || member.state != MemberState::Active {
                     continue;
                 }
                 active += 1;
+                member_reported |= member.health.reported(metric);
                 if let Some(s) = member
                     .health
                     .get(metric)
@@ -694,8 +708,15 @@ fn analyse(
                     member_stats.push(s);
                 }
             }
+            // Unreported is a property of the whole network partition: one Active member
+            // that has not reported yet (a newcomer) leaves a metric its peers report
+            // partial, never unreported. Without Active members nobody could have reported.
             let freshness = if member_stats.is_empty() {
-                Freshness::Missing
+                if member_reported || cluster_reported || active == 0 {
+                    Freshness::Missing
+                } else {
+                    Freshness::Unreported
+                }
             } else if member_stats.len() == active {
                 Freshness::Fresh
             } else {
@@ -725,7 +746,11 @@ fn analyse(
     }
     let per_metric: Vec<Option<u32>> = metrics.iter().map(|m| m.required).collect();
     let required = rules::required_instances(&per_metric, np_min, np_max);
-    let complete = !metrics.is_empty() && metrics.iter().all(|m| m.freshness == Freshness::Fresh);
+    // Unreported metrics have no source and are ignored; at least one metric must be fresh.
+    let complete = metrics.iter().any(|m| m.freshness == Freshness::Fresh)
+        && metrics
+            .iter()
+            .all(|m| matches!(m.freshness, Freshness::Fresh | Freshness::Unreported));
     // Incomplete data must not pull the history down: it votes to keep what we have.
     let recommendation = if complete {
         required

@@ -214,6 +214,9 @@ pub struct HealthWindow {
     samples: VecDeque<(f64, f64)>,
     origin: f64,
     sums: Sums,
+    /// Whether a sample was ever accepted, even if it has since left the window: tells a
+    /// metric that went stale from one that was never reported.
+    reported: bool,
 }
 
 impl Default for HealthWindow {
@@ -237,7 +240,13 @@ impl HealthWindow {
             samples: VecDeque::new(),
             origin: 0.0,
             sums: Sums::default(),
+            reported: false,
         }
+    }
+
+    /// Whether this window ever accepted a sample (expiry does not forget it).
+    pub fn ever_reported(&self) -> bool {
+        self.reported
     }
 
     pub fn config(&self) -> WindowConfig {
@@ -291,6 +300,7 @@ impl HealthWindow {
         while self.samples.len() > self.config.max_samples {
             self.pop_oldest();
         }
+        self.reported = true;
         SampleOutcome::Accepted
     }
 
@@ -427,6 +437,11 @@ impl MetricWindows {
                 self.windows[1].stats(),
                 self.windows[2].stats(),
             ],
+            reported: [
+                self.windows[0].ever_reported(),
+                self.windows[1].ever_reported(),
+                self.windows[2].ever_reported(),
+            ],
         }
     }
 
@@ -445,19 +460,34 @@ impl MetricWindows {
     }
 }
 
-/// Window values for each metric (absent when the metric has no sample).
+/// Window values for each metric (absent when the metric has no sample in the window), and
+/// whether each metric was ever reported by this reporter (a metric absent now but reported
+/// before is stale; one never reported has no source).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricStats {
     values: [Option<WindowStats>; 3],
+    reported: [bool; 3],
 }
 
 impl MetricStats {
     pub fn get(&self, metric: Metric) -> Option<WindowStats> {
         self.values[metric.index()]
     }
+    /// Set a metric's values; `Some` also marks it reported (a value implies a report).
     pub fn set(&mut self, metric: Metric, stats: Option<WindowStats>) {
         self.values[metric.index()] = stats;
+        if stats.is_some() {
+            self.reported[metric.index()] = true;
+        }
+    }
+    /// Whether the reporter ever sent this metric (also when its samples have expired).
+    pub fn reported(&self, metric: Metric) -> bool {
+        self.reported[metric.index()] || self.values[metric.index()].is_some()
+    }
+    /// Mark a metric as reported before (its samples may have expired since).
+    pub fn set_reported(&mut self, metric: Metric, reported: bool) {
+        self.reported[metric.index()] = reported;
     }
     /// Newest sample over all metrics.
     pub fn last_sample_at(&self) -> Option<f64> {
@@ -843,6 +873,22 @@ mod tests {
     }
 
     #[test]
+    fn a_window_remembers_it_was_reported_after_its_samples_expire() {
+        let mut windows = MetricWindows::new(WindowConfig::with_length(10.0));
+        windows.apply(Metric::LoadAverage, 1.0, f64::NAN);
+        assert!(
+            !windows.all_stats().reported(Metric::LoadAverage),
+            "an invalid sample is no report"
+        );
+        windows.apply(Metric::LoadAverage, 1.0, 5.0);
+        windows.expire(100.0);
+        let stats = windows.all_stats();
+        assert_eq!(stats.get(Metric::LoadAverage), None, "expired");
+        assert!(stats.reported(Metric::LoadAverage), "but reported before");
+        assert!(!stats.reported(Metric::RequestsInFlight), "never sent");
+    }
+
+    #[test]
     fn metric_names_round_trip() {
         for m in Metric::ALL {
             assert_eq!(m.as_str().parse::<Metric>().unwrap(), m);
@@ -882,6 +928,21 @@ mod tests {
                         prop_assert!(s.average >= 0.0, "values are never negative");
                     }
                 }
+            }
+
+            #[test]
+            fn reported_means_some_sample_was_ever_accepted(
+                samples in prop::collection::vec((any_f64(), any_f64()), 0..60),
+                expire_at in any_f64(),
+            ) {
+                let mut w = HealthWindow::new(WindowConfig::with_length(5.0));
+                let mut accepted = false;
+                for (t, v) in samples {
+                    accepted |= w.apply(t, v) == SampleOutcome::Accepted;
+                }
+                w.expire(expire_at);
+                prop_assert_eq!(w.ever_reported(), accepted);
+                prop_assert!(w.stats().is_none() || w.ever_reported());
             }
 
             #[test]

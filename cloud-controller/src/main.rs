@@ -377,7 +377,10 @@ fn init_logging() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Stratos' spellings (`-ap`, STRATOS_URL, ...) become ours before clap sees them.
+    let cli = Cli::parse_from(cli::stratos_argv(std::env::args_os().collect(), &|name| {
+        std::env::var(name).ok()
+    }));
     init_logging();
     match cli.command {
         Command::Dev(args) => {

@@ -244,6 +244,26 @@ pub struct MemberHealthStatsEvent {
     pub requests_in_flight: Option<f64>,
 }
 
+/// Requests in flight of one cluster, as its load balancer counts them: the cluster-level
+/// figure Stratos' load balancers published. Our design, on the health topic beside
+/// [`MemberHealthStatsEvent`] (same `health.stats.` prefix, so the controller's one lossy
+/// `health.#` queue takes it; `Cluster` for what it describes, `RequestsInFlight` for the
+/// policy's metric name). Without `networkPartitionId` the figure is the whole cluster's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterRequestsInFlightEvent {
+    pub cluster_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_instance_id: Option<String>,
+    /// The network partition the figure is for; absent: the whole cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_partition_id: Option<String>,
+    /// Requests in flight across the cluster's members (or the network partition's).
+    pub requests_in_flight: f64,
+    /// Milliseconds since the Unix epoch, taken by the publisher.
+    pub timestamp: i64,
+}
+
 /// Why a message could not become an [`Event`].
 #[derive(Debug, thiserror::Error)]
 pub enum EventDecodeError {
@@ -322,6 +342,7 @@ events! {
     InstanceCleanupClusterEvent(InstanceCleanupClusterEvent) => "instance.notifier",
     CompleteTopologyRequestEvent(CompleteTopologyRequestEvent) => "initializer",
     MemberHealthStatsEvent(MemberHealthStatsEvent) => "health.stats",
+    ClusterRequestsInFlightEvent(ClusterRequestsInFlightEvent) => "health.stats",
 }
 
 impl Event {
@@ -422,11 +443,36 @@ mod tests {
                 memory_consumption: None,
                 requests_in_flight: Some(3.0),
             }),
+            Event::ClusterRequestsInFlightEvent(ClusterRequestsInFlightEvent {
+                cluster_id: "myphp.php.domain".into(),
+                cluster_instance_id: None,
+                network_partition_id: Some("np1".into()),
+                requests_in_flight: 42.0,
+                timestamp: 5,
+            }),
         ];
         for e in samples {
             let back = Event::decode(e.routing_key(), &e.to_json()).unwrap();
             assert_eq!(back, e);
         }
+    }
+
+    #[test]
+    fn cluster_requests_in_flight_has_its_documented_key_and_body() {
+        let body =
+            br#"{"clusterId":"web.php.domain","requestsInFlight":12.5,"timestamp":1795000000000}"#;
+        let e = Event::decode("health.stats.ClusterRequestsInFlightEvent", body).unwrap();
+        assert_eq!(e.routing_key(), "health.stats.ClusterRequestsInFlightEvent");
+        let Event::ClusterRequestsInFlightEvent(e) = e else {
+            panic!("decoded as another event: {e:?}");
+        };
+        assert_eq!(e.network_partition_id, None, "optional: the whole cluster");
+        assert_eq!(e.requests_in_flight, 12.5);
+        assert!(Event::decode(
+            "health.stats.ClusterRequestsInFlightEvent",
+            br#"{"clusterId":"c","timestamp":1}"#
+        )
+        .is_err());
     }
 
     #[test]

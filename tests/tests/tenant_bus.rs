@@ -403,6 +403,12 @@ fn tenants_cannot_touch_or_see_each_other_on_the_bus() {
         &["InstanceReadyToShutdownEvent"],
     );
     forged.extend(spike(&b, &a.member, &a.cluster_id, 20));
+    // And a load balancer's figure for A's cluster.
+    forged.push((
+        "health.stats.ClusterRequestsInFlightEvent".into(),
+        json!({"clusterId": a.cluster_id, "requestsInFlight": 100000, "timestamp": 0}),
+    ));
+    let cluster_stat0 = refused_before("ClusterRequestsInFlightEvent");
     rt.block_on(publish(b.amqp_url(), &forged))
         .expect("B may publish agent events");
     wait_until(
@@ -420,6 +426,11 @@ fn tenants_cannot_touch_or_see_each_other_on_the_bus() {
                     "alto_bus_messages_refused_total",
                     &["MemberHealthStatsEvent", "wrong-tenant"],
                 ) >= health0 + 20.0
+                && counter(
+                    &m,
+                    "alto_bus_messages_refused_total",
+                    &["ClusterRequestsInFlightEvent", "wrong-tenant"],
+                ) >= cluster_stat0 + 1.0
         },
     );
     // Nothing changed for A: its one member is still Active and no decision scaled it.

@@ -59,8 +59,12 @@ pub enum Freshness {
     Fresh,
     /// Fresh values from only some Active members (still used to scale up).
     Partial,
-    /// No fresh value at all.
+    /// No fresh value at all, though the metric was reported before (by an Active member of
+    /// the network partition or cluster-level): stale, so it blocks scale-down.
     Missing,
+    /// No Active member of the network partition has ever reported it and no cluster-level
+    /// value ever came: the metric has no source, and is ignored for both directions.
+    Unreported,
 }
 
 /// One metric of one network partition in a decision.

@@ -594,3 +594,5 @@ fn stabilization_history_is_a_sliding_maximum() {
     assert_eq!(h.highest_since(100.0), Some(1));
     assert_eq!(h.entries.len(), 1);
 }
+
+mod unreported;

@@ -519,9 +519,11 @@ async fn bind_serves_on_a_free_port() {
         .expect("list-cartridges");
     let err = crate::cli::run(
         &conn,
-        crate::cli::Command::ListMembers {
-            alias: "nope".into(),
-        },
+        crate::cli::Command::ListMembers(crate::cli::ListMembersArgs {
+            alias: Some("nope".into()),
+            alias_option: None,
+            cartridge_type: None,
+        }),
     )
     .await
     .unwrap_err();

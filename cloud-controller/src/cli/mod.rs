@@ -1,11 +1,14 @@
 //! The `alto` client commands: Stratos' CLI command names over the REST API.
 //!
-//! Global options (accepted before or after the command): `--url` (`ALTO_URL`), `--user`
-//! (`ALTO_USER`), `--password` (`ALTO_PASSWORD`) and `--json` (raw JSON on stdout for scripts;
-//! tables otherwise).
+//! Global options (accepted before or after the command): `--url` (`ALTO_URL`, else
+//! `STRATOS_URL`), `--user` (`ALTO_USER`, else `STRATOS_USERNAME`), `--password`
+//! (`ALTO_PASSWORD`, else `STRATOS_PASSWORD`) and `--json` (raw JSON on stdout for scripts;
+//! tables otherwise). Commands have Stratos 4.0's names, with 4.1's as visible aliases
+//! (`add-cartridge` = `deploy-cartridge`, ...); [`stratos_argv`] accepts 4.0's `-ap`/`-dp`.
 
 mod client;
 pub mod render;
+mod stratos;
 mod wait;
 pub mod watch;
 
@@ -15,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use client::{CliError, ErrorBody};
+pub use stratos::stratos_argv;
 
 /// Where the REST API is and who calls it. The fields are `global` so that they can follow the
 /// command (`alto list-members shop --json`).
@@ -40,7 +44,7 @@ pub struct Connection {
     pub json: bool,
 }
 
-/// The client commands (Stratos 4.0 CLI names).
+/// The client commands (Stratos 4.0 CLI names; 4.1's names as visible aliases).
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
     /// List the deployed cartridges.
@@ -51,21 +55,36 @@ pub enum Command {
         cartridge_type: String,
     },
     /// Deploy cartridge definitions (XML, or Stratos JSON when the file ends in .json).
+    #[command(visible_alias = "add-cartridge")]
     DeployCartridge(ResourceArgs),
     /// Undeploy a cartridge (refused while it is subscribed).
+    #[command(visible_alias = "remove-cartridge")]
     UndeployCartridge {
         /// The cartridge type.
         cartridge_type: String,
     },
     /// Deploy an autoscaling policy (XML, or Stratos JSON when the file ends in .json).
+    #[command(visible_alias = "add-autoscaling-policy")]
     DeployAutoscalingPolicy(ResourceArgs),
     /// Deploy a deployment policy (XML, or Stratos JSON when the file ends in .json).
+    #[command(visible_alias = "add-deployment-policy")]
     DeployDeploymentPolicy(ResourceArgs),
+    /// Show one autoscaling policy (found in the list: the API has no GET by id yet).
+    DescribeAutoscalingPolicy {
+        /// The policy id.
+        id: String,
+    },
+    /// Show one deployment policy (found in the list: the API has no GET by id yet).
+    DescribeDeploymentPolicy {
+        /// The policy id.
+        id: String,
+    },
     /// List the autoscaling policies.
     ListAutoscalingPolicies,
     /// List the deployment policies.
     ListDeploymentPolicies,
     /// Create a tenant and its admin user (platform admin only).
+    #[command(visible_alias = "add-tenant")]
     CreateTenant(CreateTenantArgs),
     /// Subscribe to a cartridge under an alias (creates a cluster).
     SubscribeCartridge(SubscribeArgs),
@@ -74,10 +93,7 @@ pub enum Command {
     /// List the caller's subscriptions.
     ListSubscribedCartridges,
     /// List the members of a subscription's cluster.
-    ListMembers {
-        /// The subscription alias.
-        alias: String,
-    },
+    ListMembers(ListMembersArgs),
     /// List the caller's clusters.
     ListClusters,
     /// Show the autoscaler's recent decisions for a subscription's cluster, with their reasons.
@@ -115,6 +131,32 @@ pub struct ResourceArgs {
 }
 
 #[derive(Debug, Clone, clap::Args)]
+pub struct ListMembersArgs {
+    /// The subscription alias.
+    #[arg(
+        required_unless_present = "alias_option",
+        conflicts_with = "alias_option"
+    )]
+    pub alias: Option<String>,
+    /// The subscription alias (Stratos 4.0's spelling: `list-members -t TYPE -a ALIAS`).
+    #[arg(short = 'a', long = "alias", id = "alias_option", value_name = "ALIAS")]
+    pub alias_option: Option<String>,
+    /// The subscription's cartridge type: when given, it must match.
+    #[arg(short = 't', long, value_name = "TYPE")]
+    pub cartridge_type: Option<String>,
+}
+
+impl ListMembersArgs {
+    /// The alias, however it was given (clap guarantees one of the two).
+    pub fn alias(&self) -> &str {
+        self.alias
+            .as_deref()
+            .or(self.alias_option.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
 pub struct CreateTenantArgs {
     /// The tenant's domain (logins become USER@DOMAIN).
     #[arg(
@@ -133,6 +175,12 @@ pub struct CreateTenantArgs {
     /// Contact e-mail of the tenant's admin.
     #[arg(short = 'e', long, default_value = "", value_name = "EMAIL")]
     pub email: String,
+    /// The admin's first name (Stratos 4.1's `add-tenant -f`; accepted, not stored).
+    #[arg(short = 'f', long, value_name = "NAME")]
+    pub first_name: Option<String>,
+    /// The admin's last name (Stratos 4.1's `add-tenant -l`; accepted, not stored).
+    #[arg(short = 'l', long, value_name = "NAME")]
+    pub last_name: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -217,6 +265,16 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
                 format!("deployed deployment policy {}", render::field(&v, &["id"]))
             });
         }
+        Command::DescribeAutoscalingPolicy { id } => {
+            let v = client.get(&["api", "autoscalingPolicies"]).await?;
+            let policy = find_by_id(&v, &id, "autoscaling policy")?;
+            output(json_out, &policy, || pretty(&policy));
+        }
+        Command::DescribeDeploymentPolicy { id } => {
+            let v = client.get(&["api", "deploymentPolicies"]).await?;
+            let policy = find_by_id(&v, &id, "deployment policy")?;
+            output(json_out, &policy, || pretty(&policy));
+        }
         Command::ListAutoscalingPolicies => {
             let v = client.get(&["api", "autoscalingPolicies"]).await?;
             output(json_out, &v, || {
@@ -289,8 +347,9 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
             let v = client.get(&["api", "subscriptions"]).await?;
             output(json_out, &v, || render::subscriptions(&v).to_string());
         }
-        Command::ListMembers { alias } => {
-            let cluster_id = cluster_of(&client, &alias).await?;
+        Command::ListMembers(args) => {
+            let cluster_id =
+                cluster_of_checked(&client, args.alias(), args.cartridge_type.as_deref()).await?;
             let cluster = client.get(&["api", "clusters", &cluster_id]).await?;
             let members = cluster
                 .get("members")
@@ -334,12 +393,42 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
 
 /// The cluster id of the caller's subscription `alias`.
 pub(crate) async fn cluster_of(client: &Client, alias: &str) -> Result<String, CliError> {
+    cluster_of_checked(client, alias, None).await
+}
+
+/// [`cluster_of`], refusing a subscription of another cartridge type than `cartridge_type`.
+async fn cluster_of_checked(
+    client: &Client,
+    alias: &str,
+    cartridge_type: Option<&str>,
+) -> Result<String, CliError> {
     let subs = client.get(&["api", "subscriptions"]).await?;
     let sub = items(&subs)
         .into_iter()
         .find(|s| s["alias"].as_str() == Some(alias))
         .ok_or_else(|| CliError::Other(format!("no subscription with alias {alias}")))?;
+    if let Some(wanted) = cartridge_type {
+        let actual = render::field(sub, &["cartridgeType"]);
+        if actual != wanted {
+            return Err(CliError::Other(format!(
+                "subscription {alias} is of cartridge type {actual}, not {wanted}"
+            )));
+        }
+    }
     Ok(render::field(sub, &["clusterId"]))
+}
+
+/// The item of a listed collection whose `id` is `id` (describe-* without a GET by id).
+fn find_by_id(list: &Value, id: &str, what: &str) -> Result<Value, CliError> {
+    items(list)
+        .into_iter()
+        .find(|p| p["id"].as_str() == Some(id))
+        .cloned()
+        .ok_or_else(|| CliError::Other(format!("no {what} with id {id}")))
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
 
 /// Print an error as `error: MESSAGE` and each problem line on stderr.

@@ -85,7 +85,7 @@ fn global_options_go_before_or_after_the_command() {
     let cli = ok(&["list-members", "shop", "--json", "--url", "http://x:2"]);
     assert!(cli.conn.json);
     assert_eq!(cli.conn.url, "http://x:2");
-    assert!(matches!(cli.command, Command::ListMembers { ref alias } if alias == "shop"));
+    assert!(matches!(cli.command, Command::ListMembers(ref a) if a.alias() == "shop"));
 }
 
 #[test]
@@ -593,4 +593,111 @@ fn watch_parses_its_interval_and_count() {
         cli.command,
         Command::Watch { ref alias, interval, count: Some(3) } if alias == "shop" && interval == 0.5
     ));
+}
+
+/// Parse as `main` does: Stratos' spellings rewritten first (no environment).
+fn ok_stratos(args: &[&str]) -> TestCli {
+    let mut argv = vec![std::ffi::OsString::from("alto")];
+    argv.extend(args.iter().map(std::ffi::OsString::from));
+    let argv = stratos_argv(argv, &|_| None);
+    TestCli::try_parse_from(argv).unwrap_or_else(|e| panic!("{args:?} must parse: {e}"))
+}
+
+#[test]
+fn stratos_4_1_command_names_are_aliases() {
+    for (name, expected) in [
+        ("add-cartridge", "deploy-cartridge"),
+        ("add-autoscaling-policy", "deploy-autoscaling-policy"),
+        ("add-deployment-policy", "deploy-deployment-policy"),
+    ] {
+        let cli = ok(&[name, "-p", "f.xml"]);
+        let got = match cli.command {
+            Command::DeployCartridge(a) => ("deploy-cartridge", a.path),
+            Command::DeployAutoscalingPolicy(a) => ("deploy-autoscaling-policy", a.path),
+            Command::DeployDeploymentPolicy(a) => ("deploy-deployment-policy", a.path),
+            other => panic!("{name} parsed as {other:?}"),
+        };
+        assert_eq!(got, (expected, PathBuf::from("f.xml")), "{name}");
+    }
+    assert!(matches!(
+        ok(&["remove-cartridge", "php"]).command,
+        Command::UndeployCartridge { ref cartridge_type } if cartridge_type == "php"
+    ));
+    // 4.1's add-tenant options, -f/-l included.
+    let cli = ok(&[
+        "add-tenant",
+        "-u",
+        "boss",
+        "-f",
+        "Big",
+        "-l",
+        "Boss",
+        "-p",
+        "pw",
+        "-d",
+        "acme.example",
+        "-e",
+        "b@acme.example",
+    ]);
+    assert!(matches!(
+        cli.command,
+        Command::CreateTenant(ref t)
+            if t.domain == "acme.example" && t.admin == "boss" && t.first_name.as_deref() == Some("Big")
+    ));
+    assert!(matches!(
+        ok(&["describe-autoscaling-policy", "economy"]).command,
+        Command::DescribeAutoscalingPolicy { ref id } if id == "economy"
+    ));
+    assert!(matches!(
+        ok(&["describe-deployment-policy", "dp1"]).command,
+        Command::DescribeDeploymentPolicy { ref id } if id == "dp1"
+    ));
+    usage_error(&["describe-deployment-policy"]);
+    // The aliases are visible: `--help` lists them.
+    use clap::CommandFactory;
+    let help = TestCli::command().render_help().to_string();
+    for alias in [
+        "add-cartridge",
+        "add-autoscaling-policy",
+        "add-deployment-policy",
+        "add-tenant",
+        "remove-cartridge",
+    ] {
+        assert!(help.contains(alias), "{alias} missing from --help:\n{help}");
+    }
+}
+
+#[test]
+fn stratos_4_0_short_options() {
+    let cli = ok_stratos(&[
+        "subscribe-cartridge",
+        "php",
+        "shop",
+        "-ap",
+        "economy",
+        "-dp",
+        "dp1",
+    ]);
+    assert!(matches!(
+        cli.command,
+        Command::SubscribeCartridge(ref s)
+            if s.autoscaling_policy == "economy" && s.deployment_policy == "dp1" && s.alias == "shop"
+    ));
+    // Without the rewrite clap would read `-ap` as `-a p`: the rewrite is what makes it work.
+    usage_error(&[
+        "subscribe-cartridge",
+        "php",
+        "shop",
+        "-ap",
+        "economy",
+        "-dp",
+        "dp1",
+    ]);
+    let cli = ok(&["list-members", "-t", "php", "-a", "shop"]);
+    assert!(matches!(
+        cli.command,
+        Command::ListMembers(ref m) if m.alias() == "shop" && m.cartridge_type.as_deref() == Some("php")
+    ));
+    usage_error(&["list-members"]);
+    usage_error(&["list-members", "shop", "-a", "other"]);
 }

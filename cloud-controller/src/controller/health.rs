@@ -1,7 +1,8 @@
-//! Health ingestion: the bounded, lossy `health.#` queue. Every stat is its member's
+//! Health ingestion: the bounded, lossy `health.#` queue. Every member stat is its member's
 //! heartbeat, feeds the cluster's health windows and its load history (the console's chart);
-//! a stat wakes the scaling loop, rate-limited by the loop's gate, so a load change is
-//! evaluated within a fraction of a second.
+//! a load balancer's `ClusterRequestsInFlightEvent` feeds the cluster-level windows. Either
+//! wakes the scaling loop, rate-limited by the loop's gate, so a load change is evaluated
+//! within a fraction of a second.
 
 use super::heartbeats::Heartbeats;
 use super::history::LoadHistory;
@@ -9,6 +10,7 @@ use super::scaling::ScalingWake;
 use super::scaling_state::ScalingState;
 use super::store::now_secs;
 use crate::metrics::{BusOutcome, Metrics};
+use messaging::events::ClusterRequestsInFlightEvent;
 use messaging::{Event, Subscription};
 use std::sync::Arc;
 
@@ -27,7 +29,22 @@ pub(crate) async fn run(
             wake.for_health();
             history.record(stats, now_secs());
         }
+        if let Event::ClusterRequestsInFlightEvent(event) = &delivery.event {
+            ingest_cluster_requests(event, &scaling, &wake);
+        }
         metrics.bus_message(delivery.event.name(), BusOutcome::Consumed);
         let _ = delivery.ack().await;
     }
+}
+
+/// The one entry point for a cluster-level requests-in-flight figure. Who may publish it for
+/// a cluster is checked before it gets here: on a tenant's virtual host only for the
+/// tenant's own clusters (controller/tenant_bus.rs); the platform's is trusted.
+pub(crate) fn ingest_cluster_requests(
+    event: &ClusterRequestsInFlightEvent,
+    scaling: &ScalingState,
+    wake: &Arc<ScalingWake>,
+) {
+    scaling.apply_cluster_requests(event, now_secs());
+    wake.for_health();
 }

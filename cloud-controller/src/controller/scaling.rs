@@ -243,13 +243,21 @@ impl ScalingLoop {
             },
             now,
         );
+        let np_ids: Vec<&str> = policy
+            .network_partitions
+            .iter()
+            .map(|np| np.id.as_str())
+            .collect();
+        let np_health =
+            self.scaling
+                .network_partition_health(&cluster.cluster_id, &np_ids, &statuses, now);
         let record = autoscaler::evaluate(
             &EvaluationInput {
                 cluster_id: &cluster.cluster_id,
                 deployment_policy: &policy,
                 settings: &settings,
                 members: &statuses,
-                network_partition_health: &[],
+                network_partition_health: &np_health,
             },
             &memory,
             now,

@@ -7,11 +7,11 @@
 
 use alto_registry::Member;
 use autoscaler::{
-    ClusterHealth, DecisionRecord, FailureClass, MemberStatus, Metric, ScalingMemory,
-    ScalingSettings,
+    ClusterHealth, DecisionRecord, FailureClass, MemberStatus, Metric, MetricWindows,
+    NetworkPartitionHealth, ScalingMemory, ScalingSettings,
 };
 use iaas::{ErrorClass, IaasError};
-use messaging::events::MemberHealthStatsEvent;
+use messaging::events::{ClusterRequestsInFlightEvent, MemberHealthStatsEvent};
 use messaging::MemberState;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -21,6 +21,11 @@ struct ClusterScaling {
     memory: ScalingMemory,
     /// The members the windows track (to forget the ones that went).
     members: HashSet<String>,
+    /// The deployment policy's network partitions, as of the last evaluation: cluster-level
+    /// stats for any other network partition are dropped (the map stays bounded).
+    network_partitions: HashSet<String>,
+    /// Cluster-level stats without a network partition (the whole cluster's figure).
+    whole_cluster: MetricWindows,
 }
 
 pub(crate) struct ScalingState {
@@ -68,6 +73,99 @@ impl ScalingState {
         }
     }
 
+    /// Feed a load balancer's requests-in-flight figure into the cluster-level windows (by
+    /// arrival time). Dropped for clusters not tracked and for network partitions the
+    /// cluster's deployment policy does not have.
+    pub(crate) fn apply_cluster_requests(&self, event: &ClusterRequestsInFlightEvent, now: f64) {
+        let Ok(mut clusters) = self.clusters.lock() else {
+            return;
+        };
+        let Some(cluster) = clusters.get_mut(&event.cluster_id) else {
+            return;
+        };
+        let value = event.requests_in_flight;
+        match &event.network_partition_id {
+            None => {
+                cluster
+                    .whole_cluster
+                    .apply(Metric::RequestsInFlight, now, value);
+            }
+            Some(np) if cluster.network_partitions.contains(np) => {
+                cluster
+                    .health
+                    .apply_network_partition(np, Metric::RequestsInFlight, now, value);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// The cluster-level health per network partition of `network_partition_ids` (the
+    /// deployment policy's): a network partition's own figure when it has one, else its share
+    /// of the whole cluster's figure in proportion to its Active members (equal shares when no
+    /// member is Active). Also remembers the ids, for [`Self::apply_cluster_requests`].
+    pub(crate) fn network_partition_health(
+        &self,
+        cluster_id: &str,
+        network_partition_ids: &[&str],
+        statuses: &[MemberStatus],
+        now: f64,
+    ) -> Vec<NetworkPartitionHealth> {
+        let Ok(mut clusters) = self.clusters.lock() else {
+            return Vec::new();
+        };
+        let Some(cluster) = clusters.get_mut(cluster_id) else {
+            return Vec::new();
+        };
+        cluster.network_partitions = network_partition_ids
+            .iter()
+            .map(|id| id.to_string())
+            .collect();
+        cluster.whole_cluster.expire(now);
+        let whole = cluster.whole_cluster.all_stats();
+        let active_in = |np: &str| {
+            statuses
+                .iter()
+                .filter(|m| m.state == MemberState::Active && m.network_partition_id == np)
+                .count()
+        };
+        let total_active: usize = network_partition_ids.iter().map(|np| active_in(np)).sum();
+        network_partition_ids
+            .iter()
+            .filter_map(|np| {
+                let mut health = cluster
+                    .health
+                    .network_partition(np)
+                    .map(MetricWindows::all_stats)
+                    .unwrap_or_default();
+                let metric = Metric::RequestsInFlight;
+                if health.get(metric).is_none() {
+                    let share = if total_active == 0 {
+                        1.0 / network_partition_ids.len().max(1) as f64
+                    } else {
+                        active_in(np) as f64 / total_active as f64
+                    };
+                    health.set(
+                        metric,
+                        whole.get(metric).map(|s| autoscaler::WindowStats {
+                            average: s.average * share,
+                            gradient: s.gradient * share,
+                            second_derivative: s.second_derivative * share,
+                            ..s
+                        }),
+                    );
+                }
+                if whole.reported(metric) {
+                    health.set_reported(metric, true);
+                }
+                let any = Metric::ALL.iter().any(|m| health.reported(*m));
+                any.then(|| NetworkPartitionHealth {
+                    network_partition_id: np.to_string(),
+                    health,
+                })
+            })
+            .collect()
+    }
+
     /// The evaluation's view of the cluster's live members, and its scaling memory. Members
     /// no longer live are forgotten here.
     pub(crate) fn prepare(
@@ -87,6 +185,8 @@ impl ScalingState {
                 health: ClusterHealth::new(settings.window_config()),
                 memory: ScalingMemory::default(),
                 members: HashSet::new(),
+                network_partitions: HashSet::new(),
+                whole_cluster: MetricWindows::new(settings.window_config()),
             });
         let live: HashSet<String> = members.iter().map(|m| m.member_id.clone()).collect();
         for gone in cluster.members.difference(&live) {
@@ -247,6 +347,71 @@ mod tests {
         assert_eq!(statuses[0].state_since, 5.0);
         m.activated_at = None;
         assert_eq!(state_since(&m), 9_000, "unknown: the row's last update");
+    }
+
+    fn lb(cluster: &str, np: Option<&str>, rif: f64) -> ClusterRequestsInFlightEvent {
+        ClusterRequestsInFlightEvent {
+            cluster_id: cluster.into(),
+            cluster_instance_id: None,
+            network_partition_id: np.map(str::to_string),
+            requests_in_flight: rif,
+            timestamp: 0,
+        }
+    }
+
+    fn np_member(id: &str, np: &str) -> Member {
+        let mut m = member(id);
+        m.network_partition_id = np.into();
+        m
+    }
+
+    #[test]
+    fn a_load_balancers_figure_is_shared_by_active_members_or_taken_per_network_partition() {
+        let state = ScalingState::new();
+        let settings = ScalingSettings::default();
+        let live = [
+            np_member("a", "np1"),
+            np_member("b", "np1"),
+            np_member("c", "np2"),
+        ];
+        let (statuses, _) = state.prepare("c", &live, &settings, facts, 100.0);
+        let rif = |health: &[NetworkPartitionHealth], np: &str| {
+            health
+                .iter()
+                .find(|h| h.network_partition_id == np)
+                .and_then(|h| h.health.get(Metric::RequestsInFlight))
+                .map(|s| s.average)
+        };
+        // Nothing came yet: no cluster-level health at all.
+        assert!(state
+            .network_partition_health("c", &["np1", "np2"], &statuses, 100.0)
+            .is_empty());
+        // Before the first evaluation learned the network partitions, or for one the policy
+        // does not have: dropped.
+        state.apply_cluster_requests(&lb("c", Some("np9"), 5.0), 100.0);
+        state.apply_cluster_requests(&lb("elsewhere", None, 5.0), 100.0);
+        // The whole cluster's 30: np1 has 2 of the 3 Active members.
+        state.apply_cluster_requests(&lb("c", None, 30.0), 101.0);
+        let health = state.network_partition_health("c", &["np1", "np2"], &statuses, 101.0);
+        assert_eq!(rif(&health, "np1"), Some(20.0));
+        assert_eq!(rif(&health, "np2"), Some(10.0));
+        // A network partition's own figure takes precedence over its share.
+        state.apply_cluster_requests(&lb("c", Some("np2"), 7.0), 102.0);
+        let health = state.network_partition_health("c", &["np1", "np2"], &statuses, 102.0);
+        assert_eq!(rif(&health, "np2"), Some(7.0));
+        assert_eq!(rif(&health, "np1"), Some(20.0));
+        assert!(state
+            .network_partition_health("c", &["np1", "np2"], &statuses, 102.0)
+            .iter()
+            .all(|h| h.network_partition_id != "np9"));
+        // Long after: the values expired, the source is still known (stale, not unreported).
+        let (statuses, _) = state.prepare("c", &live, &settings, facts, 1_000.0);
+        let later = state.network_partition_health("c", &["np1", "np2"], &statuses, 1_000.0);
+        assert_eq!(later.len(), 2);
+        assert!(later
+            .iter()
+            .all(|h| h.health.get(Metric::RequestsInFlight).is_none()
+                && h.health.reported(Metric::RequestsInFlight)));
     }
 
     #[test]

@@ -110,7 +110,7 @@ struct Separated {
     replica_id: String,
     sinks: Mutex<Option<Arc<Sinks>>>,
     links: tokio::sync::Mutex<BTreeMap<i64, TenantLink>>,
-    /// member id → who owns it, filled from the registry on first sight.
+    /// member id (or `cluster:<id>`) → who owns it, filled from the registry on first sight.
     members: Mutex<HashMap<String, Owner>>,
 }
 
@@ -462,6 +462,17 @@ impl Separated {
     }
 
     async fn admit(&self, tenant_id: i64, event: &Event) -> Result<BusOutcome> {
+        if let Event::ClusterRequestsInFlightEvent(stat) = event {
+            // A load balancer's figure names a cluster only: it must be one of the tenant's.
+            let Some(owner) = self.cluster_owner(&stat.cluster_id).await? else {
+                return Ok(BusOutcome::RefusedUnknownMember);
+            };
+            return Ok(if self.allowed(tenant_id, &owner) {
+                BusOutcome::Consumed
+            } else {
+                BusOutcome::RefusedWrongTenant
+            });
+        }
         let Some(member) = event.member() else {
             // Agents send member events only (a topology request is handled apart).
             return Ok(BusOutcome::RefusedWrongTenant);
@@ -469,15 +480,46 @@ impl Separated {
         let Some(owner) = self.member_owner(&member.member_id).await? else {
             return Ok(BusOutcome::RefusedUnknownMember);
         };
-        let allowed = if tenant_id == ANONYMOUS {
-            self.definitions.anonymous_mqtt(&owner.service_name)
-        } else {
-            owner.tenant_id == tenant_id
-        };
-        if !allowed || owner.cluster_id != member.cluster_id {
+        if !self.allowed(tenant_id, &owner) || owner.cluster_id != member.cluster_id {
             return Ok(BusOutcome::RefusedWrongTenant);
         }
         Ok(BusOutcome::Consumed)
+    }
+
+    /// Whether what `owner` owns may be spoken of on `tenant_id`'s virtual host.
+    fn allowed(&self, tenant_id: i64, owner: &Owner) -> bool {
+        if tenant_id == ANONYMOUS {
+            self.definitions.anonymous_mqtt(&owner.service_name)
+        } else {
+            owner.tenant_id == tenant_id
+        }
+    }
+
+    async fn cluster_owner(&self, cluster_id: &str) -> Result<Option<Owner>> {
+        let key = format!("cluster:{cluster_id}");
+        if let Some(known) = self.members.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(Some(known));
+        }
+        let id = cluster_id.to_string();
+        let Some(cluster) = self.store.run(move |r| r.get_cluster(&id)).await? else {
+            return Ok(None);
+        };
+        let owner = Owner {
+            tenant_id: cluster.tenant_id,
+            cluster_id: cluster.cluster_id,
+            service_name: cluster.service_name,
+        };
+        self.remember(key, owner.clone());
+        Ok(Some(owner))
+    }
+
+    fn remember(&self, key: String, owner: Owner) {
+        if let Ok(mut members) = self.members.lock() {
+            if members.len() >= MEMBER_INDEX_LIMIT {
+                members.clear();
+            }
+            members.insert(key, owner);
+        }
     }
 
     async fn member_owner(&self, member_id: &str) -> Result<Option<Owner>> {
@@ -498,12 +540,7 @@ impl Separated {
             cluster_id: member.cluster_id,
             service_name: member.service_name,
         };
-        if let Ok(mut members) = self.members.lock() {
-            if members.len() >= MEMBER_INDEX_LIMIT {
-                members.clear();
-            }
-            members.insert(member_id.to_string(), owner.clone());
-        }
+        self.remember(member_id.to_string(), owner.clone());
         Ok(Some(owner))
     }
 }
