@@ -518,8 +518,6 @@ async fn run_server(
     admin_password: String,
     generated: bool,
 ) -> anyhow::Result<()> {
-    let tenant_buses = tenant_buses(&args).await?;
-    let conf = conf_dir(args.conf)?;
     let bus: Arc<dyn messaging::Bus> = match &args.amqp_url {
         Some(url) => {
             let mut config = messaging::AmqpConfig::new(url);
@@ -542,6 +540,9 @@ async fn run_server(
         }
         None => Arc::new(messaging::InProcessBus::new()),
     };
+    // After the broker let us in: a refusal there is the clearer message.
+    let tenant_buses = tenant_buses(&args).await?;
+    let conf = conf_dir(args.conf)?;
     // Bound first: the default replica id names the port, and the port must be ours before
     // the controller starts acting under that name.
     let listener = std::net::TcpListener::bind(args.listen)
