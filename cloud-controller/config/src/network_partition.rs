@@ -26,11 +26,12 @@ use std::collections::HashMap;
 #[serde(rename_all = "camelCase")]
 pub struct NetworkPartitionConfig {
     pub id: String,
-    /// The iaasProvider `type` every partition inside starts its members on.
+    /// The iaasProvider `type` the partitions inside start their members on (empty when each
+    /// partition names its own).
     pub provider: String,
     /// Properties of the whole network partition (below the partitions' own).
     pub properties: Vec<Property>,
-    /// The partitions, each with `provider` set to the network partition's.
+    /// The partitions, each with its `provider` (its own, else the network partition's).
     pub partitions: Vec<PartitionConfig>,
     #[serde(skip)]
     pub location: Location,
@@ -44,32 +45,35 @@ impl NetworkPartitionConfig {
 
 fn one(ctx: &mut Ctx<'_>, el: &Element) -> NetworkPartitionConfig {
     let id = ctx.required_name(el, "id", NameRule::Identifier);
-    let provider = match el
-        .attr("provider")
-        .map(|v| v.trim().to_string())
-        .or_else(|| el.child_text("provider"))
-        .filter(|v| !v.is_empty())
-    {
-        Some(p) => p,
-        None => {
-            ctx.problem(
-                el,
-                format!("<networkPartition> {id:?} requires a provider (an iaasProvider type)"),
-            );
-            String::new()
-        }
+    let text = |e: &Element, name: &str| {
+        e.attr(name)
+            .map(|v| v.trim().to_string())
+            .or_else(|| e.child_text(name))
+            .filter(|v| !v.is_empty())
     };
+    // Some 4.1 samples name the cloud per partition instead: each partition's own wins.
+    let provider = text(el, "provider");
     let mut partitions: Vec<PartitionConfig> = Vec::new();
     let mut seen: HashMap<String, Location> = HashMap::new();
     for p in el.children_named("partition") {
         let partition = PartitionConfig {
             id: ctx.required_name(p, "id", NameRule::Identifier),
-            provider: Some(provider.clone()),
+            provider: text(p, "provider").or_else(|| provider.clone()),
             properties: ctx.properties(p),
             min: None,
             max: None,
             location: ctx.loc(p),
         };
+        if partition.provider.is_none() {
+            ctx.problem(
+                p,
+                format!(
+                    "partition {} of network partition {id:?} names no provider and the network \
+                     partition has none (an iaasProvider type)",
+                    partition.id
+                ),
+            );
+        }
         if let Some(first) = seen.insert(partition.id.clone(), partition.location.clone()) {
             ctx.problem(
                 p,
@@ -87,7 +91,7 @@ fn one(ctx: &mut Ctx<'_>, el: &Element) -> NetworkPartitionConfig {
     }
     NetworkPartitionConfig {
         id,
-        provider,
+        provider: provider.unwrap_or_default(),
         properties: ctx.properties(el),
         partitions,
         location: ctx.loc(el),

@@ -306,7 +306,7 @@ fn network_partition_problems_are_located() {
     let (_, problems) = set_with(&[CC_TWO, bad]);
     let text = lines(&problems).join("\n");
     assert!(
-        text.contains("f1.xml:2:1: <networkPartition> \"n2\" requires a provider"),
+        text.contains("f1.xml:2:27: partition P1 of network partition \"n2\" names no provider"),
         "{text}"
     );
     assert!(
@@ -330,6 +330,27 @@ fn network_partition_problems_are_located() {
         lines(&problems)
             .join("")
             .contains("duplicate network partition \"np\""),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_network_partition_may_name_the_cloud_per_partition() {
+    let np = r#"<networkPartition id="np"><partition id="P1"><provider>os</provider></partition><partition id="P2" provider="ec2"/></networkPartition>"#;
+    let (set, problems) = set_with(&[CC_TWO, np]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let providers: Vec<_> = set.network_partitions[0]
+        .partitions
+        .iter()
+        .map(|p| p.provider.clone())
+        .collect();
+    assert_eq!(providers, [Some("os".to_string()), Some("ec2".to_string())]);
+    let unknown = r#"<networkPartition id="np"><partition id="P1"><provider>gce</provider></partition></networkPartition>"#;
+    let (_, problems) = set_with(&[CC_TWO, unknown]);
+    assert!(
+        lines(&problems)
+            .join("")
+            .contains("partition P1 of network partition np names iaasProvider type \"gce\""),
         "{problems:?}"
     );
 }

@@ -147,6 +147,18 @@ pub(crate) fn network_partition(set: &ConfigSet, np: &NetworkPartitionConfig) ->
             &mut out,
         );
     }
+    for p in &np.partitions {
+        match &p.provider {
+            Some(provider) if *provider != np.provider => check_provider(
+                set,
+                &p.location,
+                provider,
+                &format!("partition {} of network partition {}", p.id, np.id),
+                &mut out,
+            ),
+            _ => {}
+        }
+    }
     out
 }
 

@@ -42,7 +42,6 @@ fn shown(controller: &Controller, c: &Cartridge) -> serde_json::Value {
     stratos_json::shown(
         stratos_json::cartridge(c),
         controller.posted_definition(DefinitionKind::Cartridge, &c.cartridge_type),
-        stratos_json::CARTRIDGE_ALIASES,
     )
 }
 

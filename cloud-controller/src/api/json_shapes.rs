@@ -251,6 +251,7 @@ pub fn network_partition_to_xml(doc: &Value) -> Result<String, ConvertError> {
         let ppath = format!("{path}.{parts_key}[{i}]");
         let po = object(p, &ppath)?;
         xml.open("partition", &[("id", field(po, "id", &ppath)?)])?;
+        text_field(&mut xml, po, "provider", &ppath)?;
         text_field(&mut xml, po, "description", &ppath)?;
         properties(
             &mut xml,

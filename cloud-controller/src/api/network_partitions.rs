@@ -18,7 +18,6 @@ fn shown(controller: &Controller, np: &NetworkPartitionConfig) -> serde_json::Va
     stratos_json::shown(
         stratos_json::network_partition(np),
         controller.posted_definition(DefinitionKind::NetworkPartition, &np.id),
-        stratos_json::NETWORK_PARTITION_ALIASES,
     )
 }
 

@@ -16,7 +16,6 @@ fn shown_autoscaling(controller: &Controller, p: &AutoscalePolicy) -> serde_json
     stratos_json::shown(
         stratos_json::autoscale_policy(p),
         controller.posted_definition(DefinitionKind::AutoscalePolicy, &p.id),
-        stratos_json::AUTOSCALE_ALIASES,
     )
 }
 
@@ -24,7 +23,6 @@ fn shown_deployment(controller: &Controller, p: &DeploymentPolicy) -> serde_json
     stratos_json::shown(
         stratos_json::deployment_policy(p),
         controller.posted_definition(DefinitionKind::DeploymentPolicy, &p.id),
-        stratos_json::DEPLOYMENT_ALIASES,
     )
 }
 

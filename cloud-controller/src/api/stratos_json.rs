@@ -226,65 +226,27 @@ pub fn network_partition(np: &NetworkPartitionConfig) -> Value {
         .map(|p| {
             let mut m = Map::new();
             put(&mut m, "id", json!(p.id));
+            if p.provider.as_deref() != Some(np.provider.as_str()) {
+                put(&mut m, "provider", p.provider.as_ref().map(|v| json!(v)));
+            }
             put(&mut m, "property", properties(&p.properties));
             Value::Object(m)
         })
         .collect();
     let mut o = Map::new();
     put(&mut o, "id", json!(np.id));
-    put(&mut o, "provider", json!(np.provider));
+    if !np.provider.is_empty() {
+        put(&mut o, "provider", json!(np.provider));
+    }
     o.insert("partitions".into(), Value::Array(partitions));
     put(&mut o, "properties", properties(&np.properties));
     Value::Object(o)
 }
 
-/// Keys a client may spell another way (Stratos 4.0 JSON, Jettison), renamed to 4.1's before
-/// the posted document is laid over the rendering, so one field does not appear twice.
-pub type Aliases = &'static [(&'static str, &'static str)];
-
-pub const CARTRIDGE_ALIASES: Aliases = &[
-    ("iaasProviders", "iaasProvider"),
-    ("portMappings", "portMapping"),
-    ("properties", "property"),
-    ("dirs", "dir"),
-];
-pub const AUTOSCALE_ALIASES: Aliases = &[];
-pub const DEPLOYMENT_ALIASES: Aliases = &[
-    ("partitionGroup", "networkPartitions"),
-    ("partitionGroups", "networkPartitions"),
-    ("networkPartition", "networkPartitions"),
-    ("partition", "partitions"),
-    ("properties", "property"),
-];
-pub const NETWORK_PARTITION_ALIASES: Aliases = &[("partition", "partitions")];
-
-/// Rename alias keys (at every depth) where the 4.1 key is not also present.
-fn canonical(v: Value, aliases: Aliases) -> Value {
-    match v {
-        Value::Object(m) => {
-            let present: Vec<String> = m.keys().cloned().collect();
-            Value::Object(
-                m.into_iter()
-                    .map(|(k, v)| {
-                        let renamed = aliases
-                            .iter()
-                            .find(|(from, to)| *from == k && !present.iter().any(|p| p == to))
-                            .map(|(_, to)| to.to_string());
-                        (renamed.unwrap_or(k), canonical(v, aliases))
-                    })
-                    .collect(),
-            )
-        }
-        Value::Array(items) => {
-            Value::Array(items.into_iter().map(|v| canonical(v, aliases)).collect())
-        }
-        other => other,
-    }
-}
-
 /// Lay `posted` over `base`: objects merge key by key, arrays of the same length element by
-/// element (a single object posted for a one-element list counts as that list), and anything
-/// else posted wins.
+/// element, and anything else posted wins. Keys are kept as posted: a client that wrote a 4.0
+/// or milestone spelling (`partitionGroup`, `max`, a single object for a list) reads its own
+/// spelling back, next to the 4.1 names of the rendering.
 fn overlay(base: Value, posted: Value) -> Value {
     match (base, posted) {
         (Value::Object(mut b), Value::Object(p)) => {
@@ -300,17 +262,14 @@ fn overlay(base: Value, posted: Value) -> Value {
         (Value::Array(b), Value::Array(p)) if b.len() == p.len() => {
             Value::Array(b.into_iter().zip(p).map(|(b, p)| overlay(b, p)).collect())
         }
-        (Value::Array(b), p @ Value::Object(_)) if b.len() == 1 => {
-            Value::Array(b.into_iter().map(|b| overlay(b, p.clone())).collect())
-        }
         (_, posted) => posted,
     }
 }
 
 /// What `GET .../{id}` answers: the rendering, with the posted document (if any) over it.
-pub fn shown(rendered: Value, posted: Option<Value>, aliases: Aliases) -> Value {
+pub fn shown(rendered: Value, posted: Option<Value>) -> Value {
     match posted {
-        Some(p) => overlay(rendered, canonical(p, aliases)),
+        Some(p) => overlay(rendered, p),
         None => rendered,
     }
 }

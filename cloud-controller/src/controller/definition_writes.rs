@@ -461,6 +461,7 @@ impl Controller {
     }
 
     /// A copy of the live definitions (conf/ and deployed), as the scaling loop sees them now.
+    #[cfg(test)]
     pub(crate) fn definitions_snapshot(&self) -> Result<ConfigSet> {
         Ok(self.definitions.read()?.clone())
     }
