@@ -41,8 +41,8 @@ impl Submitted {
     fn json_for(&self, key: &str, id: &str) -> Option<Value> {
         let matches = |v: &Value| match v.get(key) {
             Some(Value::String(s)) => s.trim() == id,
-            Some(other) => other.to_string() == id,
-            None => false,
+            Some(Value::Number(n)) => id.parse::<f64>().ok() == n.as_f64(),
+            _ => false,
         };
         match self.json.as_ref()? {
             Value::Array(items) => items.iter().find(|v| matches(v)).cloned(),
