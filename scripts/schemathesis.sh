@@ -68,10 +68,13 @@ log "alto dev on $ADDR; schemathesis $SCHEMATHESIS_VERSION, $EXAMPLES examples p
 started=$SECONDS
 status=0
 # A total bound by `timeout`, not --max-time: with a time budget schemathesis keeps fuzzing until
-# the budget is spent.
+# the budget is spent. The `not-implemented` operations (Stratos 4.1 composite applications)
+# answer 501 by design, which not_a_server_error would count as a failure; their own test is
+# cloud-controller/src/api/tests_definitions.rs.
 (cd "$WORK" && timeout "$MAX_TIME" "$VENV/bin/schemathesis" run "http://$ADDR/api/openapi.json" \
     --auth "admin:$PASSWORD" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,unsupported_method \
+    --exclude-tag not-implemented \
     --max-examples "$EXAMPLES" \
     --request-timeout 10 \
     --generation-database none \

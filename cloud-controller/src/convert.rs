@@ -84,10 +84,10 @@ pub fn deployment_policy(
     for group in &p.partition_groups {
         let mut partitions = Vec::new();
         for partition in &group.partitions {
-            let resolved = set.resolve_partition(partition).ok_or_else(|| {
+            let resolved = set.resolve_partition(group, partition).ok_or_else(|| {
                 format!(
-                    "deployment policy {}: partition {} is not defined",
-                    p.id, partition.id
+                    "deployment policy {}: partition {} of network partition {} is not defined",
+                    p.id, partition.id, group.id
                 )
             })?;
             let provider_type = resolved.provider.clone().ok_or_else(|| {

@@ -54,12 +54,17 @@ enum Command {
     /// The trace is CSV `time,target,metric,value` (docs/AUTOSCALER.md); examples in
     /// conf/traces/. Prints the member count over time and every decision's reason.
     Simulate {
-        /// Autoscale policy document (XML).
+        /// Autoscale policy document (XML or Stratos JSON), or with --conf the id of one there.
         #[arg(long, value_name = "FILE")]
         policy: PathBuf,
-        /// Deployment policy document (XML) with inline partitions.
+        /// Deployment policy document (XML or Stratos JSON), or with --conf the id of one there.
+        /// Its partitions are inline, or with --conf resolved as the controller does (network
+        /// partitions, standalone partitions).
         #[arg(long, value_name = "FILE")]
         deployment_policy: PathBuf,
+        /// Configuration directory to resolve partitions and policy ids in (as `alto dev --conf`).
+        #[arg(long, value_name = "DIR")]
+        conf: Option<PathBuf>,
         /// Health trace (CSV).
         #[arg(long, value_name = "FILE")]
         trace: PathBuf,
@@ -404,6 +409,7 @@ async fn main() -> ExitCode {
         Command::Simulate {
             policy,
             deployment_policy,
+            conf,
             trace,
             boot_seconds,
             tick_seconds,
@@ -414,7 +420,13 @@ async fn main() -> ExitCode {
                 tick_seconds,
                 ..autoscaler::SimOptions::default()
             };
-            match cloud_controller::simulate::run(&policy, &deployment_policy, &trace, &options) {
+            let sim = cloud_controller::simulate::Inputs {
+                policy: &policy,
+                deployment_policy: &deployment_policy,
+                conf: conf.as_deref(),
+                trace: &trace,
+            };
+            match cloud_controller::simulate::run_inputs(&sim, &options) {
                 Ok(report) if json => match serde_json::to_string_pretty(&report) {
                     Ok(text) => {
                         println!("{text}");

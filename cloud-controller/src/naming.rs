@@ -15,6 +15,12 @@ pub fn host_name(alias: &str, cartridge_host: &str) -> String {
     format!("{alias}.{cartridge_host}")
 }
 
+/// What a cartridge's host names are built on: its `host`, or, when it has none (Stratos 4.1
+/// made `host` optional), its type, so `alias.php` for a `php` cartridge.
+pub fn cartridge_host<'a>(host: Option<&'a str>, cartridge_type: &'a str) -> &'a str {
+    host.unwrap_or(cartridge_type)
+}
+
 /// `clusterId` + `-` + a random UUID (Stratos glued them without a separator).
 pub fn member_id(cluster_id: &str) -> String {
     format!("{cluster_id}-{}", uuid::Uuid::new_v4().simple())
@@ -40,6 +46,15 @@ mod tests {
         let m = member_id("myphp.php.domain");
         assert!(m.starts_with("myphp.php.domain-") && m.len() == "myphp.php.domain-".len() + 32);
         assert_ne!(member_id("c"), member_id("c"));
+    }
+
+    #[test]
+    fn a_cartridge_without_host_names_hosts_after_its_type() {
+        assert_eq!(host_name("shop", cartridge_host(None, "php")), "shop.php");
+        assert_eq!(
+            host_name("shop", cartridge_host(Some("php.stratos.org"), "php")),
+            "shop.php.stratos.org"
+        );
     }
 
     #[test]

@@ -105,8 +105,11 @@ fn a_redeployed_policy_sets_the_pending_timeout_of_a_running_cluster() {
             .is_some_and(|ms| ms.iter().all(|m| m["terminationReason"].is_null())),
         "{pending}"
     );
+    // A POST of an id that exists is 409 (as in Stratos); PUT updates.
     let (status, body) = api.post_xml("/api/autoscalingPolicies", &policy(Some(1)));
-    assert_eq!(status, 201, "{body}");
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = api.put_xml("/api/autoscalingPolicies", &policy(Some(1)));
+    assert_eq!(status, 200, "{body}");
     let expired = wait_expired(&api, &cluster_id, Duration::from_secs(20));
     let reasons: Vec<&str> = expired["members"]
         .as_array()

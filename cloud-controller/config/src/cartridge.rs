@@ -36,7 +36,10 @@ pub struct PortMapping {
 pub struct Cartridge {
     #[serde(rename = "type")]
     pub cartridge_type: String,
-    pub host: String,
+    /// Optional, as in Stratos 4.1's schema; without it clusters are named under the type
+    /// (`alias.<type>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub provider: Option<String>,
     pub version: Option<String>,
     pub multi_tenant: bool,
@@ -187,7 +190,11 @@ fn one(ctx: &mut Ctx<'_>, el: &Element) -> Cartridge {
     }
     Cartridge {
         cartridge_type: ctx.required_name(el, "type", NameRule::DnsLabel),
-        host: ctx.required_attr(el, "host"),
+        host: el
+            .attr("host")
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(str::to_string),
         provider: el.attr("provider").map(str::to_string),
         version: el.attr("version").map(str::to_string),
         multi_tenant: ctx.bool_attr(el, "multiTenant", false),

@@ -18,6 +18,7 @@ mod cartridge;
 mod cloud_controller;
 mod deployment_policy;
 mod mock_iaas;
+mod network_partition;
 pub mod scaling;
 pub mod source;
 mod validate;
@@ -31,6 +32,7 @@ pub use deployment_policy::{
 pub use mock_iaas::{
     HealthFactor, HealthPattern, MockCartridgePatterns, MockIaasConfig, PatternMode,
 };
+pub use network_partition::NetworkPartitionConfig;
 pub use scaling::ScalingOverrides;
 
 use serde::Serialize;
@@ -101,6 +103,7 @@ pub enum Document {
     AutoscalePolicy(AutoscalePolicy),
     DeploymentPolicy(DeploymentPolicy),
     Partitions(Vec<PartitionConfig>),
+    NetworkPartitions(Vec<NetworkPartitionConfig>),
     MockIaas(MockIaasConfig),
 }
 
@@ -223,6 +226,8 @@ const ROOTS: &[&str] = &[
     "autoscalePolicy",
     "deploymentPolicy",
     "partitions",
+    "networkPartition",
+    "networkPartitions",
     "mock-iaas",
 ];
 
@@ -239,6 +244,9 @@ fn map_document(origin: &Path, el: &Element) -> Result<Document, Vec<Problem>> {
         "autoscalePolicy" => Document::AutoscalePolicy(autoscale_policy::read(&mut ctx, el)),
         "deploymentPolicy" => Document::DeploymentPolicy(deployment_policy::read(&mut ctx, el)),
         "partitions" => Document::Partitions(deployment_policy::read_partitions(&mut ctx, el)),
+        "networkPartition" | "networkPartitions" => {
+            Document::NetworkPartitions(network_partition::read(&mut ctx, el))
+        }
         "mock-iaas" => Document::MockIaas(mock_iaas::read(&mut ctx, el)),
         other => {
             ctx.problem(
@@ -296,6 +304,17 @@ pub fn parse_deployment_policy(
     }
 }
 
+pub fn parse_network_partitions(
+    origin: &Path,
+    bytes: &[u8],
+) -> Result<Vec<NetworkPartitionConfig>, Vec<Problem>> {
+    let el = root(origin, bytes)?;
+    match map_document(origin, &el)? {
+        Document::NetworkPartitions(list) => Ok(list),
+        _ => Err(wrong_root(origin, &el, "networkPartition")),
+    }
+}
+
 /// Everything read from a configuration tree.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConfigSet {
@@ -304,6 +323,7 @@ pub struct ConfigSet {
     pub autoscale_policies: Vec<AutoscalePolicy>,
     pub deployment_policies: Vec<DeploymentPolicy>,
     pub partitions: Vec<PartitionConfig>,
+    pub network_partitions: Vec<NetworkPartitionConfig>,
     pub mock_iaas: Option<MockIaasConfig>,
     /// Files skipped because they are not one of our documents (e.g. an .xsd, a .json).
     pub ignored: Vec<PathBuf>,
@@ -324,6 +344,7 @@ impl ConfigSet {
             + self.autoscale_policies.len()
             + self.deployment_policies.len()
             + self.partitions.len()
+            + self.network_partitions.len()
             + usize::from(self.mock_iaas.is_some())
     }
 
@@ -346,6 +367,7 @@ impl ConfigSet {
             Document::AutoscalePolicy(p) => self.autoscale_policies.push(p),
             Document::DeploymentPolicy(p) => self.deployment_policies.push(p),
             Document::Partitions(list) => self.partitions.extend(list),
+            Document::NetworkPartitions(list) => self.network_partitions.extend(list),
             Document::MockIaas(m) => {
                 if self.mock_iaas.is_none() {
                     self.mock_iaas = Some(m);
@@ -375,16 +397,45 @@ impl ConfigSet {
         validate::autoscale_policy(p)
     }
 
-    /// A policy's partition with its provider and properties: inline, or the standalone
-    /// partition of that id with the policy's own min/max/properties taking precedence.
-    pub fn resolve_partition(&self, p: &PartitionConfig) -> Option<PartitionConfig> {
+    pub fn validate_network_partition(&self, np: &NetworkPartitionConfig) -> Vec<Problem> {
+        validate::network_partition(self, np)
+    }
+
+    pub fn network_partition(&self, id: &str) -> Option<&NetworkPartitionConfig> {
+        self.network_partitions.iter().find(|np| np.id == id)
+    }
+
+    /// A policy's partition, in the policy's `group` (a 4.0 partition group, a 4.1 network
+    /// partition), with its provider and properties: inline (4.0, it names its provider); else
+    /// the partition of that id inside the network partition of the group's id (4.1: the
+    /// network partition's properties < the partition's < the policy's); else the standalone
+    /// partition of that id (conf/partitions). The policy's own min/max/properties win.
+    pub fn resolve_partition(
+        &self,
+        group: &PartitionGroup,
+        p: &PartitionConfig,
+    ) -> Option<PartitionConfig> {
         if p.provider.is_some() {
             return Some(p.clone());
         }
-        let base = self.partitions.iter().find(|s| s.id == p.id)?;
-        let mut merged = base.clone();
-        merged.min = p.min.or(base.min);
-        merged.max = p.max.or(base.max);
+        let base = match self
+            .network_partition(&group.id)
+            .and_then(|np| np.partition(&p.id).map(|part| (np, part)))
+        {
+            Some((np, part)) => {
+                let mut base = part.clone();
+                base.properties = np.properties.clone();
+                for prop in &part.properties {
+                    base.properties.retain(|old| old.name != prop.name);
+                    base.properties.push(prop.clone());
+                }
+                base
+            }
+            None => self.partitions.iter().find(|s| s.id == p.id)?.clone(),
+        };
+        let mut merged = base;
+        merged.min = p.min.or(merged.min);
+        merged.max = p.max.or(merged.max);
         for prop in &p.properties {
             merged.properties.retain(|old| old.name != prop.name);
             merged.properties.push(prop.clone());

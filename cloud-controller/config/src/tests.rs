@@ -231,8 +231,8 @@ fn standalone_partitions_resolve_and_policy_values_win() {
     let policy = r#"<deploymentPolicy id="d"><partitionGroup id="g"><partition id="P1"><max>5</max><property name="zone" value="z2"/></partition></partitionGroup></deploymentPolicy>"#;
     let (set, problems) = set_with(&[CC, parts, policy]);
     assert!(problems.is_empty(), "{problems:?}");
-    let p = &set.deployment_policies[0].partition_groups[0].partitions[0];
-    let resolved = set.resolve_partition(p).unwrap();
+    let g = &set.deployment_policies[0].partition_groups[0];
+    let resolved = set.resolve_partition(g, &g.partitions[0]).unwrap();
     assert_eq!(
         (resolved.provider.as_deref(), resolved.min, resolved.max),
         (Some("ec2"), Some(1), Some(5))
@@ -244,6 +244,131 @@ fn standalone_partitions_resolve_and_policy_values_win() {
         .map(|p| p.value.as_str())
         .collect();
     assert_eq!(zone, ["z2"]);
+}
+
+const CC_TWO: &str = r#"<cloudController><iaasProviders>
+  <iaasProvider type="ec2"><className>c</className><provider>aws-ec2</provider><identity>i</identity><credential>c</credential></iaasProvider>
+  <iaasProvider type="os"><className>c</className><provider>openstack-nova</provider><identity>i</identity><credential>c</credential></iaasProvider>
+</iaasProviders></cloudController>"#;
+
+#[test]
+fn network_partitions_scope_their_partitions_and_cascade_properties() {
+    let nps = r#"<networkPartitions>
+  <networkPartition id="np-a" provider="ec2">
+    <property name="np" value="a"/><property name="zone" value="np-zone"/>
+    <partition id="P1"><property name="zone" value="a1"/></partition>
+  </networkPartition>
+  <networkPartition id="np-b" provider="os">
+    <partition id="P1"><description>b's own P1</description><property name="zone" value="b1"/></partition>
+  </networkPartition>
+</networkPartitions>"#;
+    let policy = r#"<deploymentPolicy id="d41">
+  <partitionGroup id="np-a"><partition id="P1"><max>4</max></partition></partitionGroup>
+  <partitionGroup id="np-b"><partition id="P1"><max>2</max><property name="zone" value="policy"/></partition></partitionGroup>
+</deploymentPolicy>"#;
+    let (set, problems) = set_with(&[CC_TWO, nps, policy]);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(set.network_partitions.len(), 2);
+    let groups = &set.deployment_policies[0].partition_groups;
+    let a = set
+        .resolve_partition(&groups[0], &groups[0].partitions[0])
+        .unwrap();
+    let b = set
+        .resolve_partition(&groups[1], &groups[1].partitions[0])
+        .unwrap();
+    assert_eq!((a.provider.as_deref(), a.max), (Some("ec2"), Some(4)));
+    assert_eq!((b.provider.as_deref(), b.max), (Some("os"), Some(2)));
+    let prop = |p: &PartitionConfig, name: &str| {
+        p.properties
+            .iter()
+            .rev()
+            .find(|x| x.name == name)
+            .map(|x| x.value.clone())
+    };
+    // network partition < partition < policy.
+    assert_eq!(prop(&a, "zone").as_deref(), Some("a1"));
+    assert_eq!(prop(&a, "np").as_deref(), Some("a"));
+    assert_eq!(prop(&b, "zone").as_deref(), Some("policy"));
+    assert_eq!(prop(&b, "np"), None);
+}
+
+#[test]
+fn network_partition_problems_are_located() {
+    let unknown_cloud =
+        r#"<networkPartition id="n1" provider="gce"><partition id="P1"/></networkPartition>"#;
+    let (_, problems) = set_with(&[CC_TWO, unknown_cloud]);
+    let text = lines(&problems).join("\n");
+    assert!(
+        text.contains("f1.xml:1:1: network partition n1 names iaasProvider type \"gce\""),
+        "{text}"
+    );
+    let bad = "<networkPartitions>\n<networkPartition id=\"n2\"><partition id=\"P1\"/><partition id=\"P1\"/></networkPartition>\n<networkPartition id=\"n3\" provider=\"ec2\"/>\n</networkPartitions>";
+    let (_, problems) = set_with(&[CC_TWO, bad]);
+    let text = lines(&problems).join("\n");
+    assert!(
+        text.contains("f1.xml:2:27: partition P1 of network partition \"n2\" names no provider"),
+        "{text}"
+    );
+    assert!(
+        text.contains("partition P1 appears twice in network partition n2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("f1.xml:3:1: network partition \"n3\" holds no <partition>"),
+        "{text}"
+    );
+    // A policy naming a partition its network partition does not hold.
+    let nps = r#"<networkPartition id="np" provider="ec2"><partition id="P1"/></networkPartition>"#;
+    let policy = "<deploymentPolicy id=\"d\">\n<partitionGroup id=\"np\"><partition id=\"P2\"/></partitionGroup>\n</deploymentPolicy>";
+    let (_, problems) = set_with(&[CC_TWO, nps, policy]);
+    assert_eq!(
+        lines(&problems),
+        ["f2.xml:2:25: partition P2 is not in network partition np (it holds P1)"]
+    );
+    let (_, problems) = set_with(&[CC_TWO, nps, nps]);
+    assert!(
+        lines(&problems)
+            .join("")
+            .contains("duplicate network partition \"np\""),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_network_partition_may_name_the_cloud_per_partition() {
+    let np = r#"<networkPartition id="np"><partition id="P1"><provider>os</provider></partition><partition id="P2" provider="ec2"/></networkPartition>"#;
+    let (set, problems) = set_with(&[CC_TWO, np]);
+    assert!(problems.is_empty(), "{problems:?}");
+    let providers: Vec<_> = set.network_partitions[0]
+        .partitions
+        .iter()
+        .map(|p| p.provider.clone())
+        .collect();
+    assert_eq!(providers, [Some("os".to_string()), Some("ec2".to_string())]);
+    let unknown = r#"<networkPartition id="np"><partition id="P1"><provider>gce</provider></partition></networkPartition>"#;
+    let (_, problems) = set_with(&[CC_TWO, unknown]);
+    assert!(
+        lines(&problems)
+            .join("")
+            .contains("partition P1 of network partition np names iaasProvider type \"gce\""),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn cartridge_host_is_optional() {
+    let cartridges = parse_cartridges(
+        Path::new("c.xml"),
+        b"<cartridge type=\"php\"><iaasProvider type=\"ec2\"/></cartridge>",
+    )
+    .unwrap();
+    assert_eq!(cartridges[0].host, None);
+    let cartridges = parse_cartridges(
+        Path::new("c.xml"),
+        b"<cartridge type=\"php\" host=\" php.example.org \"><iaasProvider type=\"ec2\"/></cartridge>",
+    )
+    .unwrap();
+    assert_eq!(cartridges[0].host.as_deref(), Some("php.example.org"));
 }
 
 #[test]

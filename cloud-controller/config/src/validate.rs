@@ -1,7 +1,8 @@
 //! Checks between documents: references, duplicates, ranges.
 
 use crate::{
-    AutoscalePolicy, Cartridge, ConfigSet, DeploymentPolicy, Location, PartitionConfig, Problem,
+    AutoscalePolicy, Cartridge, ConfigSet, DeploymentPolicy, Location, NetworkPartitionConfig,
+    PartitionConfig, Problem,
 };
 use std::collections::HashMap;
 
@@ -91,13 +92,26 @@ pub(crate) fn deployment_policy(set: &ConfigSet, d: &DeploymentPolicy) -> Vec<Pr
                     ),
                 ));
             }
-            match set.resolve_partition(p) {
+            match set.resolve_partition(g, p) {
                 None => out.push(problem(
                     &p.location,
-                    format!(
-                        "partition {} names no provider and no standalone partition has that id",
-                        p.id
-                    ),
+                    match set.network_partition(&g.id) {
+                        Some(np) => format!(
+                            "partition {} is not in network partition {} (it holds {})",
+                            p.id,
+                            g.id,
+                            np.partitions
+                                .iter()
+                                .map(|x| x.id.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        None => format!(
+                            "partition {} names no provider and no standalone partition has that \
+                             id (nor is there a network partition {} holding it)",
+                            p.id, g.id
+                        ),
+                    },
                 )),
                 Some(resolved) => {
                     if let Some(provider) = &resolved.provider {
@@ -117,6 +131,32 @@ pub(crate) fn deployment_policy(set: &ConfigSet, d: &DeploymentPolicy) -> Vec<Pr
                     check_range(&resolved, &mut out);
                 }
             }
+        }
+    }
+    out
+}
+
+pub(crate) fn network_partition(set: &ConfigSet, np: &NetworkPartitionConfig) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if !np.provider.is_empty() {
+        check_provider(
+            set,
+            &np.location,
+            &np.provider,
+            &format!("network partition {}", np.id),
+            &mut out,
+        );
+    }
+    for p in &np.partitions {
+        match &p.provider {
+            Some(provider) if *provider != np.provider => check_provider(
+                set,
+                &p.location,
+                provider,
+                &format!("partition {} of network partition {}", p.id, np.id),
+                &mut out,
+            ),
+            _ => {}
         }
     }
     out
@@ -189,6 +229,16 @@ pub(crate) fn all(set: &ConfigSet) -> Vec<Problem> {
         "partition",
         &mut out,
     );
+    duplicates(
+        set.network_partitions
+            .iter()
+            .map(|p| (p.id.as_str(), &p.location)),
+        "network partition",
+        &mut out,
+    );
+    for np in &set.network_partitions {
+        out.extend(network_partition(set, np));
+    }
     for c in &set.cartridges {
         out.extend(cartridge(set, c));
     }

@@ -403,6 +403,48 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotFound(format!("{} {id}", kind.as_str())))
     }
 
+    /// Store a definition whose id is new: `false` (and nothing written) when one of that
+    /// kind and id exists. One statement, so two racing creators cannot both succeed.
+    pub fn create_definition(
+        &self,
+        kind: DefinitionKind,
+        id: &str,
+        body: &str,
+    ) -> Result<bool, RegistryError> {
+        let now = now_ms();
+        let row = DefinitionRow {
+            kind: kind.as_str().to_string(),
+            id: id.to_string(),
+            body: body.to_string(),
+            created_at: now,
+            updated_at: now,
+        };
+        let n = run!(self, c => diesel::insert_into(definitions::table)
+            .values(&row)
+            .on_conflict((definitions::kind, definitions::id))
+            .do_nothing()
+            .execute(c)
+            .map_err(plain("create_definition")))?;
+        Ok(n == 1)
+    }
+
+    /// Replace the body of an existing definition: `false` when there is none.
+    pub fn update_definition(
+        &self,
+        kind: DefinitionKind,
+        id: &str,
+        body: &str,
+    ) -> Result<bool, RegistryError> {
+        let now = now_ms();
+        let n = run!(self, c => diesel::update(definitions::table
+                .filter(definitions::kind.eq(kind.as_str()))
+                .filter(definitions::id.eq(id)))
+            .set((definitions::body.eq(body), definitions::updated_at.eq(now)))
+            .execute(c)
+            .map_err(plain("update_definition")))?;
+        Ok(n > 0)
+    }
+
     pub fn get_definition(
         &self,
         kind: DefinitionKind,

@@ -17,6 +17,8 @@ pub enum DefinitionKind {
     AutoscalePolicy,
     DeploymentPolicy,
     Partition,
+    /// Stratos 4.1's network partitions (a cloud and the partitions inside it).
+    NetworkPartition,
 }
 
 impl DefinitionKind {
@@ -26,6 +28,7 @@ impl DefinitionKind {
             DefinitionKind::AutoscalePolicy => "autoscalePolicy",
             DefinitionKind::DeploymentPolicy => "deploymentPolicy",
             DefinitionKind::Partition => "partition",
+            DefinitionKind::NetworkPartition => "networkPartition",
         }
     }
 
@@ -35,6 +38,7 @@ impl DefinitionKind {
             "autoscalePolicy" => DefinitionKind::AutoscalePolicy,
             "deploymentPolicy" => DefinitionKind::DeploymentPolicy,
             "partition" => DefinitionKind::Partition,
+            "networkPartition" => DefinitionKind::NetworkPartition,
             other => {
                 return Err(RegistryError::Corrupt(format!(
                     "unknown definition kind {other:?}"

@@ -107,6 +107,7 @@ macro_rules! on_both_backends {
 on_both_backends! {
     migrations_are_idempotent => sqlite_migrations_are_idempotent, postgres_migrations_are_idempotent;
     definitions_upsert_list_delete => sqlite_definitions_upsert_list_delete, postgres_definitions_upsert_list_delete;
+    definitions_create_refuses_duplicates_and_update_needs_one => sqlite_definitions_create_refuses_duplicates, postgres_definitions_create_refuses_duplicates;
     tenants_and_users => sqlite_tenants_and_users, postgres_tenants_and_users;
     subscription_and_cluster_are_atomic => sqlite_subscription_and_cluster_are_atomic, postgres_subscription_and_cluster_are_atomic;
     resubscribe_after_removal => sqlite_resubscribe_after_removal, postgres_resubscribe_after_removal;
@@ -230,6 +231,23 @@ fn definitions_upsert_list_delete(f: &mut Fixture) {
             .body,
         "policy"
     );
+}
+
+fn definitions_create_refuses_duplicates_and_update_needs_one(f: &mut Fixture) {
+    let r = f.registry();
+    let kind = DefinitionKind::NetworkPartition;
+    assert!(!r.update_definition(kind, "np1", "v0").unwrap());
+    assert!(r.get_definition(kind, "np1").unwrap().is_none());
+    assert!(r.create_definition(kind, "np1", "v1").unwrap());
+    assert!(!r.create_definition(kind, "np1", "v2").unwrap());
+    assert_eq!(r.get_definition(kind, "np1").unwrap().unwrap().body, "v1");
+    assert!(r.update_definition(kind, "np1", "v3").unwrap());
+    assert_eq!(r.get_definition(kind, "np1").unwrap().unwrap().body, "v3");
+    // Kinds are apart: the same id of another kind is new.
+    assert!(r
+        .create_definition(DefinitionKind::DeploymentPolicy, "np1", "d")
+        .unwrap());
+    assert_eq!(r.list_definitions(kind).unwrap().len(), 1);
 }
 
 fn tenants_and_users(f: &mut Fixture) {

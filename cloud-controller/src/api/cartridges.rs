@@ -1,27 +1,48 @@
-//! `/api/cartridges`: list, describe, deploy (XML or Stratos JSON), undeploy.
+//! `/api/cartridges`: list, describe (Stratos 4.1 JSON), deploy (XML or Stratos JSON; 409 when
+//! the type exists), update (PUT), undeploy (409 while subscribed).
 
 use super::error::ApiError;
 use super::error::ErrorBody;
 use super::extract::{Body, Caller, Format};
-use super::json_shapes;
-use crate::controller::Controller;
+use super::{json_shapes, stratos_json};
+use crate::controller::{Controller, Submitted, WriteMode};
 use actix_web::{web, HttpResponse};
 use alto_config::Cartridge;
+use alto_registry::DefinitionKind;
 
-/// The XML document of a definition body: XML as sent, JSON converted to the equivalent XML.
-pub(super) fn definition_xml(
+/// A definition body as the controller takes it: XML as sent, JSON converted to the equivalent
+/// XML (and kept, unwrapped from its root, to be shown back).
+pub(super) fn submitted(
     body: &Body,
     convert: fn(&serde_json::Value) -> Result<String, json_shapes::ConvertError>,
-) -> Result<Vec<u8>, ApiError> {
+    root: (&[&str], &str),
+) -> Result<Submitted, ApiError> {
     match body.format {
-        Format::Xml => Ok(body.bytes.to_vec()),
+        Format::Xml => Ok(Submitted {
+            xml: body.bytes.to_vec(),
+            json: None,
+        }),
         Format::Json => {
             let doc: serde_json::Value = body.json()?;
-            convert(&doc).map(String::into_bytes).map_err(|e| {
-                crate::error::ControllerError::invalid(format!("request body: {e}")).into()
+            let xml = convert(&doc).map_err(|e| {
+                ApiError::from(crate::error::ControllerError::invalid(format!(
+                    "request body: {e}"
+                )))
+            })?;
+            Ok(Submitted {
+                xml: xml.into_bytes(),
+                json: Some(json_shapes::bean(&doc, root).clone()),
             })
         }
     }
+}
+
+/// A cartridge as `GET /api/cartridges/{type}` shows it.
+fn shown(controller: &Controller, c: &Cartridge) -> serde_json::Value {
+    stratos_json::shown(
+        stratos_json::cartridge(c),
+        controller.posted_definition(DefinitionKind::Cartridge, &c.cartridge_type),
+    )
 }
 
 #[utoipa::path(
@@ -48,11 +69,11 @@ pub async fn list(
     get,
     path = "/api/cartridges/{type}",
     tag = "cartridges",
-    summary = "Describe one cartridge",
+    summary = "Describe one cartridge (Stratos 4.1 `CartridgeBean` JSON)",
     operation_id = "getCartridge",
     params(("type" = String, Path, description = "The cartridge type")),
     responses(
-        (status = 200, description = "The cartridge", body = Cartridge),
+        (status = 200, description = "The cartridge in Stratos 4.1's field names (`portMapping`, `iaasProvider`, `property`, ...); a cartridge posted as JSON shows every field it was posted with", body = Object),
         (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
         (status = 404, description = "No such cartridge", body = ErrorBody),
         (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
@@ -64,7 +85,8 @@ pub async fn get(
     caller: Caller,
     cartridge_type: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(controller.get_cartridge(&caller.0, &cartridge_type).await?))
+    let c = controller.get_cartridge(&caller.0, &cartridge_type).await?;
+    Ok(HttpResponse::Ok().json(shown(&controller, &c)))
 }
 
 #[utoipa::path(
@@ -86,7 +108,7 @@ pub async fn get(
         (status = 400, description = "The body is malformed or fails validation (`problems` lists each finding)", body = ErrorBody),
         (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
         (status = 403, description = "The caller may not do this (platform or tenant admin only)", body = ErrorBody),
-        (status = 409, description = "Conflicts with what exists", body = ErrorBody),
+        (status = 409, description = "A cartridge of that type exists (update it with PUT)", body = ErrorBody),
         (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
         (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
     ),
@@ -97,9 +119,101 @@ pub async fn deploy(
     caller: Caller,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    let xml = definition_xml(&body, json_shapes::cartridges_to_xml)?;
-    let deployed = controller.deploy_cartridge(&caller.0, &xml).await?;
+    let doc = submitted(
+        &body,
+        json_shapes::cartridges_to_xml,
+        json_shapes::CARTRIDGE_ROOT,
+    )?;
+    let deployed = controller
+        .write_cartridges(&caller.0, doc, WriteMode::Create, None)
+        .await?;
     Ok(HttpResponse::Created().json(deployed))
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/cartridges",
+    tag = "cartridges",
+    summary = "Update deployed cartridges, each named by its type (platform admin; Stratos 4.1's PUT)",
+    operation_id = "updateCartridges",
+    request_body(
+        description = "One `<cartridge>` or a `<cartridges>` list (in JSON an object or an array), as for POST; every type must be deployed.",
+        content(
+            (serde_json::Value = "application/json"),
+            (String = "application/xml"),
+            (String = "text/xml")
+        )
+    ),
+    responses(
+        (status = 200, description = "The cartridges as now deployed, in Stratos 4.1 JSON", body = Vec<Object>),
+        (status = 400, description = "The body is malformed or fails validation (`problems` lists each finding)", body = ErrorBody),
+        (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
+        (status = 403, description = "The caller may not do this (platform or tenant admin only)", body = ErrorBody),
+        (status = 404, description = "A cartridge of that type is not deployed (create it with POST)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
+pub async fn update(
+    controller: web::Data<Controller>,
+    caller: Caller,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    let doc = submitted(
+        &body,
+        json_shapes::cartridges_to_xml,
+        json_shapes::CARTRIDGE_ROOT,
+    )?;
+    let updated = controller
+        .write_cartridges(&caller.0, doc, WriteMode::Update, None)
+        .await?;
+    let shown: Vec<_> = updated.iter().map(|c| shown(&controller, c)).collect();
+    Ok(HttpResponse::Ok().json(shown))
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/cartridges/{type}",
+    tag = "cartridges",
+    summary = "Update one deployed cartridge (platform admin)",
+    operation_id = "updateCartridge",
+    params(("type" = String, Path, description = "The cartridge type; the body must define this type")),
+    request_body(
+        description = "One `<cartridge>` (XML, or Stratos 4.0/4.1 JSON) of the path's type.",
+        content(
+            (serde_json::Value = "application/json"),
+            (String = "application/xml"),
+            (String = "text/xml")
+        )
+    ),
+    responses(
+        (status = 200, description = "The cartridge as now deployed, in Stratos 4.1 JSON", body = Object),
+        (status = 400, description = "The body is malformed, fails validation or names another type", body = ErrorBody),
+        (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
+        (status = 403, description = "The caller may not do this (platform or tenant admin only)", body = ErrorBody),
+        (status = 404, description = "No such cartridge (create it with POST)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
+pub async fn update_one(
+    controller: web::Data<Controller>,
+    caller: Caller,
+    cartridge_type: web::Path<String>,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    let doc = submitted(
+        &body,
+        json_shapes::cartridges_to_xml,
+        json_shapes::CARTRIDGE_ROOT,
+    )?;
+    let updated = controller
+        .write_cartridges(&caller.0, doc, WriteMode::Update, Some(&cartridge_type))
+        .await?;
+    let shown: Vec<_> = updated.iter().map(|c| shown(&controller, c)).collect();
+    Ok(HttpResponse::Ok().json(shown.into_iter().next()))
 }
 
 #[utoipa::path(

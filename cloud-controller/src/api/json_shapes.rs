@@ -16,11 +16,7 @@ pub type ConvertError = String;
 /// A cartridge definition (4.0 `CartridgeDefinitionBean` or 4.1 `CartridgeBean`), an array of
 /// them, or either wrapped as `{"cartridge": ...}`: `<cartridge>` or `<cartridges>` XML.
 pub fn cartridges_to_xml(doc: &Value) -> Result<String, ConvertError> {
-    let doc = unwrap_root(
-        doc,
-        &["cartridge", "cartridges", "cartridgeDefinitionBean"],
-        "type",
-    );
+    let doc = bean(doc, CARTRIDGE_ROOT);
     let mut xml = XmlWriter::new();
     match doc {
         Value::Array(items) => {
@@ -124,11 +120,13 @@ fn cartridge(xml: &mut XmlWriter, v: &Value, path: &str) -> Result<(), ConvertEr
 /// An autoscaling policy: 4.1 (`threshold`; milestones' `upperLimit`) or 4.0 (`average`,
 /// `gradient`, ...), optionally wrapped as `{"autoscalePolicy": ...}`.
 pub fn autoscale_policy_to_xml(doc: &Value) -> Result<String, ConvertError> {
-    let doc = unwrap_root(doc, &["autoscalePolicy", "autoscalingPolicy"], "id");
+    let doc = bean(doc, AUTOSCALE_ROOT);
     let path = "autoscalePolicy";
     let o = object(doc, path)?;
     let mut xml = XmlWriter::new();
     xml.open("autoscalePolicy", &[("id", field(o, "id", path)?)])?;
+    text_field(&mut xml, o, "displayName", path)?;
+    text_field(&mut xml, o, "description", path)?;
     if let Some(t) = o.get("loadThresholds").filter(|t| !t.is_null()) {
         let tpath = format!("{path}.loadThresholds");
         let t = object(t, &tpath)?;
@@ -184,7 +182,7 @@ pub fn autoscale_policy_to_xml(doc: &Value) -> Result<String, ConvertError> {
 /// `provider`, `property`) or 4.1 (`networkPartitions[].partitions[]` referencing partitions
 /// defined elsewhere), optionally wrapped as `{"deploymentPolicy": ...}`.
 pub fn deployment_policy_to_xml(doc: &Value) -> Result<String, ConvertError> {
-    let doc = unwrap_root(doc, &["deploymentPolicy"], "id");
+    let doc = bean(doc, DEPLOYMENT_ROOT);
     let path = "deploymentPolicy";
     let o = object(doc, path)?;
     let mut xml = XmlWriter::new();
@@ -226,6 +224,64 @@ pub fn deployment_policy_to_xml(doc: &Value) -> Result<String, ConvertError> {
     }
     xml.close("deploymentPolicy");
     Ok(xml.finish())
+}
+
+/// A network partition (4.1 `NetworkPartitionBean`: `id`, `provider`, `partitions[]` with
+/// `id` and `property`, the network partition's own `properties`), optionally wrapped as
+/// `{"networkPartition": ...}`: a `<networkPartition>` document.
+pub fn network_partition_to_xml(doc: &Value) -> Result<String, ConvertError> {
+    let doc = bean(doc, NETWORK_PARTITION_ROOT);
+    let path = "networkPartition";
+    let o = object(doc, path)?;
+    let mut xml = XmlWriter::new();
+    xml.open(
+        "networkPartition",
+        &[
+            ("id", field(o, "id", path)?),
+            ("provider", field(o, "provider", path)?),
+        ],
+    )?;
+    properties(
+        &mut xml,
+        o.get("properties").or_else(|| o.get("property")),
+        &format!("{path}.properties"),
+    )?;
+    let (parts_key, parts) = first_present(o, &["partitions", "partition"]);
+    for (i, p) in list(parts).into_iter().enumerate() {
+        let ppath = format!("{path}.{parts_key}[{i}]");
+        let po = object(p, &ppath)?;
+        xml.open("partition", &[("id", field(po, "id", &ppath)?)])?;
+        text_field(&mut xml, po, "provider", &ppath)?;
+        text_field(&mut xml, po, "description", &ppath)?;
+        properties(
+            &mut xml,
+            po.get("property").or_else(|| po.get("properties")),
+            &format!("{ppath}.property"),
+        )?;
+        xml.close("partition");
+    }
+    xml.close("networkPartition");
+    Ok(xml.finish())
+}
+
+/// The wrappers a Stratos client may put around each kind of bean, and the bean's id field.
+pub const CARTRIDGE_ROOT: (&[&str], &str) = (
+    &[
+        "cartridge",
+        "cartridges",
+        "cartridgeDefinitionBean",
+        "cartridgeBean",
+    ],
+    "type",
+);
+pub const AUTOSCALE_ROOT: (&[&str], &str) = (&["autoscalePolicy", "autoscalingPolicy"], "id");
+pub const DEPLOYMENT_ROOT: (&[&str], &str) = (&["deploymentPolicy"], "id");
+pub const NETWORK_PARTITION_ROOT: (&[&str], &str) =
+    (&["networkPartition", "networkPartitionBean"], "id");
+
+/// The bean inside a document that may be wrapped (`root` is one of the `*_ROOT` above).
+pub fn bean<'a>(doc: &'a Value, root: (&[&str], &str)) -> &'a Value {
+    unwrap_root(doc, root.0, root.1)
 }
 
 /// `{"wrapper": X}` (Stratos 4.0 root-wrapped JSON) → X, when the object has exactly that one key
@@ -648,6 +704,31 @@ mod tests {
 </deploymentPolicy>
 "#;
         assert_eq!(xml, expected);
+    }
+
+    #[test]
+    fn network_partition_4_1() {
+        let doc = json!({"id": "np1", "provider": "mock", "properties": [{"name": "a", "value": 1}],
+            "partitions": [{"id": "P1", "description": "zone a", "property": [{"name": "zone", "value": "z-1"}]}, {"id": "P2"}]});
+        let xml = network_partition_to_xml(&doc).unwrap();
+        let expected = r#"<?xml version="1.0" encoding="UTF-8"?>
+<networkPartition id="np1" provider="mock">
+    <property name="a" value="1"/>
+    <partition id="P1">
+        <description>zone a</description>
+        <property name="zone" value="z-1"/>
+    </partition>
+    <partition id="P2">
+    </partition>
+</networkPartition>
+"#;
+        assert_eq!(xml, expected);
+        let parsed =
+            alto_config::parse_network_partitions(Path::new("body"), xml.as_bytes()).unwrap();
+        assert_eq!(parsed[0].partitions[0].provider.as_deref(), Some("mock"));
+        assert_eq!(parsed[0].partitions[1].id, "P2");
+        let err = network_partition_to_xml(&json!({"id": "np", "partitions": ["P1"]})).unwrap_err();
+        assert!(err.contains("networkPartition.partitions[0]"), "{err}");
     }
 
     #[test]

@@ -4,10 +4,15 @@
 //! |---|---|
 //! | `GET /healthz` | `{"status":"ok"}`, no auth |
 //! | `GET /metrics` | Prometheus metrics, no auth; 404 with `--metrics-listen` (served there) |
-//! | `GET /api/cartridges`, `POST /api/cartridges` | list; deploy (XML, or Stratos 4.0/4.1 JSON) → 201 |
-//! | `GET /api/cartridges/{type}`, `DELETE /api/cartridges/{type}` | describe; undeploy → 204 |
-//! | `GET /api/autoscalingPolicies`, `POST /api/autoscalingPolicies` | list; deploy → 201 |
-//! | `GET /api/deploymentPolicies`, `POST /api/deploymentPolicies` | list; deploy → 201 |
+//! | `GET /api/cartridges`, `POST /api/cartridges`, `PUT /api/cartridges` | list; deploy (XML, or Stratos 4.0/4.1 JSON) → 201, 409 when the type exists; update → 200 |
+//! | `GET /api/cartridges/{type}`, `PUT …`, `DELETE …` | describe (Stratos 4.1 JSON); update; undeploy → 204, 409 while subscribed |
+//! | `GET /api/autoscalingPolicies`, `POST …`, `PUT …` | list; deploy → 201 (409 when the id exists); update → 200 |
+//! | `GET /api/autoscalingPolicies/{id}`, `PUT …`, `DELETE …` | describe (4.1 JSON); update; remove → 204, 409 while subscribed |
+//! | `GET /api/deploymentPolicies`, `POST …`, `PUT …` | the same for deployment policies |
+//! | `GET /api/deploymentPolicies/{id}`, `PUT …`, `DELETE …` | the same for deployment policies |
+//! | `GET /api/networkPartitions`, `POST …`, `PUT …` | Stratos 4.1 network partitions: list; add → 201 (409 when the id exists); update |
+//! | `GET /api/networkPartitions/{id}`, `PUT …`, `DELETE …` | describe; update; remove → 204, 409 while a deployment policy uses it |
+//! | `/api/applications[/…]`, `/api/cartridgeGroups[/…]`, `/api/applicationPolicies[/…]` | 501: Stratos 4.1 composite applications are not implemented |
 //! | `POST /api/tenants` | create a tenant (platform admin) → 201 |
 //! | `GET /api/subscriptions`, `POST /api/subscriptions` | the caller's subscriptions; subscribe → 201 |
 //! | `DELETE /api/subscriptions/{alias}` | unsubscribe → 202 (`Unsubscribing`) |
@@ -30,10 +35,13 @@ pub mod error;
 pub mod extract;
 pub mod json_shapes;
 pub mod metrics;
+mod network_partitions;
+mod not_implemented;
 pub mod openapi;
 mod payload;
 mod policies;
 mod reconcile;
+pub mod stratos_json;
 mod subscriptions;
 mod tenants;
 
@@ -80,11 +88,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::resource("/cartridges")
                         .route(web::get().to(cartridges::list))
                         .route(web::post().to(cartridges::deploy))
+                        .route(web::put().to(cartridges::update))
                         .default_service(web::to(method_not_allowed)),
                 )
                 .service(
                     web::resource("/cartridges/{type}")
                         .route(web::get().to(cartridges::get))
+                        .route(web::put().to(cartridges::update_one))
                         .route(web::delete().to(cartridges::undeploy))
                         .default_service(web::to(method_not_allowed)),
                 )
@@ -92,12 +102,90 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::resource("/autoscalingPolicies")
                         .route(web::get().to(policies::list_autoscaling))
                         .route(web::post().to(policies::deploy_autoscaling))
+                        .route(web::put().to(policies::update_autoscaling))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/autoscalingPolicies/{id}")
+                        .route(web::get().to(policies::get_autoscaling))
+                        .route(web::put().to(policies::update_autoscaling_by_id))
+                        .route(web::delete().to(policies::remove_autoscaling))
                         .default_service(web::to(method_not_allowed)),
                 )
                 .service(
                     web::resource("/deploymentPolicies")
                         .route(web::get().to(policies::list_deployment))
                         .route(web::post().to(policies::deploy_deployment))
+                        .route(web::put().to(policies::update_deployment))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/deploymentPolicies/{id}")
+                        .route(web::get().to(policies::get_deployment))
+                        .route(web::put().to(policies::update_deployment_by_id))
+                        .route(web::delete().to(policies::remove_deployment))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/networkPartitions")
+                        .route(web::get().to(network_partitions::list))
+                        .route(web::post().to(network_partitions::add))
+                        .route(web::put().to(network_partitions::update))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/networkPartitions/{id}")
+                        .route(web::get().to(network_partitions::get))
+                        .route(web::put().to(network_partitions::update_by_id))
+                        .route(web::delete().to(network_partitions::remove))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/applications")
+                        .route(web::get().to(not_implemented::applications_get))
+                        .route(web::post().to(not_implemented::applications_post))
+                        .route(web::put().to(not_implemented::applications_put))
+                        .route(web::delete().to(not_implemented::applications_delete))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/applications/{rest:.*}")
+                        .route(web::get().to(not_implemented::application_get))
+                        .route(web::post().to(not_implemented::application_post))
+                        .route(web::put().to(not_implemented::application_put))
+                        .route(web::delete().to(not_implemented::application_delete))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/cartridgeGroups")
+                        .route(web::get().to(not_implemented::groups_get))
+                        .route(web::post().to(not_implemented::groups_post))
+                        .route(web::put().to(not_implemented::groups_put))
+                        .route(web::delete().to(not_implemented::groups_delete))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/cartridgeGroups/{rest:.*}")
+                        .route(web::get().to(not_implemented::group_get))
+                        .route(web::post().to(not_implemented::group_post))
+                        .route(web::put().to(not_implemented::group_put))
+                        .route(web::delete().to(not_implemented::group_delete))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/applicationPolicies")
+                        .route(web::get().to(not_implemented::app_policies_get))
+                        .route(web::post().to(not_implemented::app_policies_post))
+                        .route(web::put().to(not_implemented::app_policies_put))
+                        .route(web::delete().to(not_implemented::app_policies_delete))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/applicationPolicies/{rest:.*}")
+                        .route(web::get().to(not_implemented::app_policy_get))
+                        .route(web::post().to(not_implemented::app_policy_post))
+                        .route(web::put().to(not_implemented::app_policy_put))
+                        .route(web::delete().to(not_implemented::app_policy_delete))
                         .default_service(web::to(method_not_allowed)),
                 )
                 .service(

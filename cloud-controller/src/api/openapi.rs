@@ -29,11 +29,51 @@ pub const BASIC_AUTH: &str = "basic";
         super::cartridges::list,
         super::cartridges::deploy,
         super::cartridges::get,
+        super::cartridges::update,
+        super::cartridges::update_one,
         super::cartridges::undeploy,
         super::policies::list_autoscaling,
         super::policies::deploy_autoscaling,
+        super::policies::update_autoscaling,
+        super::policies::get_autoscaling,
+        super::policies::update_autoscaling_by_id,
+        super::policies::remove_autoscaling,
         super::policies::list_deployment,
         super::policies::deploy_deployment,
+        super::policies::update_deployment,
+        super::policies::get_deployment,
+        super::policies::update_deployment_by_id,
+        super::policies::remove_deployment,
+        super::network_partitions::list,
+        super::network_partitions::add,
+        super::network_partitions::update,
+        super::network_partitions::get,
+        super::network_partitions::update_by_id,
+        super::network_partitions::remove,
+        super::not_implemented::applications_get,
+        super::not_implemented::applications_post,
+        super::not_implemented::applications_put,
+        super::not_implemented::applications_delete,
+        super::not_implemented::application_get,
+        super::not_implemented::application_post,
+        super::not_implemented::application_put,
+        super::not_implemented::application_delete,
+        super::not_implemented::groups_get,
+        super::not_implemented::groups_post,
+        super::not_implemented::groups_put,
+        super::not_implemented::groups_delete,
+        super::not_implemented::group_get,
+        super::not_implemented::group_post,
+        super::not_implemented::group_put,
+        super::not_implemented::group_delete,
+        super::not_implemented::app_policies_get,
+        super::not_implemented::app_policies_post,
+        super::not_implemented::app_policies_put,
+        super::not_implemented::app_policies_delete,
+        super::not_implemented::app_policy_get,
+        super::not_implemented::app_policy_post,
+        super::not_implemented::app_policy_put,
+        super::not_implemented::app_policy_delete,
         super::tenants::create,
         super::subscriptions::list,
         super::subscriptions::subscribe,
@@ -49,12 +89,13 @@ pub const BASIC_AUTH: &str = "basic";
     tags(
         (name = "probes", description = "Health, leadership and this document (no auth)"),
         (name = "cartridges", description = "Cartridge definitions"),
-        (name = "policies", description = "Autoscaling and deployment policies"),
+        (name = "policies", description = "Autoscaling and deployment policies, network partitions"),
         (name = "tenants", description = "Tenants and their admins"),
         (name = "subscriptions", description = "A tenant's subscriptions to cartridges"),
         (name = "clusters", description = "A tenant's clusters, members and autoscaler decisions"),
         (name = "operations", description = "What the controller did on its own"),
         (name = "members", description = "What members fetch (token credentials, no Basic auth)"),
+        (name = "not-implemented", description = "Stratos 4.1 routes of features Altostratus does not have (composite applications): 501 naming the feature"),
     )
 )]
 pub struct ApiDoc;
@@ -121,9 +162,29 @@ fn document_json() -> &'static str {
     })
 }
 
+/// A route pattern as OpenAPI writes it: actix's `{rest:.*}` (a parameter with its regex) is
+/// `{rest}`.
+pub fn openapi_path(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let (mut in_param, mut in_regex) = (false, false);
+    for c in pattern.chars() {
+        match c {
+            '{' => in_param = true,
+            ':' if in_param => in_regex = true,
+            '}' => (in_param, in_regex) = (false, false),
+            _ => {}
+        }
+        if !in_regex {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The `Allow` header value of a route pattern as actix matched it (`/api/cartridges/{type}`):
 /// the methods the document lists for it, so a 405 names exactly the documented ones.
 pub fn allowed_methods(pattern: &str) -> Option<&'static str> {
+    let pattern = openapi_path(pattern);
     static ALLOW: OnceLock<HashMap<String, String>> = OnceLock::new();
     ALLOW
         .get_or_init(|| {
@@ -144,7 +205,7 @@ pub fn allowed_methods(pattern: &str) -> Option<&'static str> {
                 })
                 .collect()
         })
-        .get(pattern)
+        .get(&pattern)
         .map(String::as_str)
 }
 
@@ -230,7 +291,7 @@ mod tests {
             if let Some(arg) = rest.strip_prefix("web::scope(\"") {
                 scopes.push((literal(arg).to_string(), depth));
             } else if let Some(arg) = rest.strip_prefix("web::resource(\"") {
-                resource = Some(format!("{prefix}{}", literal(arg)));
+                resource = Some(openapi_path(&format!("{prefix}{}", literal(arg))));
             } else if let Some(route) = &resource {
                 for method in HTTP_METHODS {
                     if rest.starts_with(&format!("web::{method}()")) {
@@ -285,8 +346,14 @@ mod tests {
     async fn a_405_allows_the_documented_methods() {
         let app = actix_test::init_service(App::new().configure(super::super::configure)).await;
         for (method, uri, allow) in [
-            ("PUT", "/api/cartridges/php", "GET, DELETE"),
-            ("TRACE", "/api/cartridges", "GET, POST"),
+            ("PATCH", "/api/cartridges/php", "GET, PUT, DELETE"),
+            ("TRACE", "/api/cartridges", "GET, POST, PUT"),
+            ("PATCH", "/api/networkPartitions/np1", "GET, PUT, DELETE"),
+            (
+                "PATCH",
+                "/api/applications/app1/deploy/p1",
+                "GET, POST, PUT, DELETE",
+            ),
             ("POST", "/healthz", "GET"),
             ("HEAD", "/api/openapi.json", "GET"),
         ] {
@@ -303,6 +370,20 @@ mod tests {
             want.sort_unstable();
             assert_eq!(got, want, "{method} {uri}: Allow {header:?}");
         }
+    }
+
+    #[test]
+    fn actix_patterns_become_openapi_paths() {
+        assert_eq!(
+            openapi_path("/api/applications/{rest:.*}"),
+            "/api/applications/{rest}"
+        );
+        assert_eq!(
+            openapi_path("/api/cartridges/{type}"),
+            "/api/cartridges/{type}"
+        );
+        assert_eq!(openapi_path("/a/{x:[0-9]+}/b/{y}"), "/a/{x}/b/{y}");
+        assert_eq!(openapi_path("/healthz"), "/healthz");
     }
 
     #[test]

@@ -1,13 +1,30 @@
-//! `/api/autoscalingPolicies` and `/api/deploymentPolicies`: list and deploy (XML or JSON).
+//! `/api/autoscalingPolicies` and `/api/deploymentPolicies`: list, deploy (XML or JSON; 409
+//! when the id exists), describe (Stratos 4.1 JSON), update (PUT), remove (409 while a
+//! subscription uses the policy).
 
-use super::cartridges::definition_xml;
+use super::cartridges::submitted;
 use super::error::ApiError;
 use super::error::ErrorBody;
 use super::extract::{Body, Caller};
-use super::json_shapes;
-use crate::controller::Controller;
+use super::{json_shapes, stratos_json};
+use crate::controller::{Controller, WriteMode};
 use actix_web::{web, HttpResponse};
 use alto_config::{AutoscalePolicy, DeploymentPolicy};
+use alto_registry::DefinitionKind;
+
+fn shown_autoscaling(controller: &Controller, p: &AutoscalePolicy) -> serde_json::Value {
+    stratos_json::shown(
+        stratos_json::autoscale_policy(p),
+        controller.posted_definition(DefinitionKind::AutoscalePolicy, &p.id),
+    )
+}
+
+fn shown_deployment(controller: &Controller, p: &DeploymentPolicy) -> serde_json::Value {
+    stratos_json::shown(
+        stratos_json::deployment_policy(p),
+        controller.posted_definition(DefinitionKind::DeploymentPolicy, &p.id),
+    )
+}
 
 #[utoipa::path(
     get,
@@ -48,7 +65,7 @@ pub async fn list_autoscaling(
         (status = 400, description = "The body is malformed or fails validation (`problems` lists each finding)", body = ErrorBody),
         (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
         (status = 403, description = "The caller may not do this (platform or tenant admin only)", body = ErrorBody),
-        (status = 409, description = "Conflicts with what exists", body = ErrorBody),
+        (status = 409, description = "A policy of that id exists (update it with PUT)", body = ErrorBody),
         (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
         (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
     ),
@@ -59,12 +76,152 @@ pub async fn deploy_autoscaling(
     caller: Caller,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    let xml = definition_xml(&body, json_shapes::autoscale_policy_to_xml)?;
+    let doc = submitted(
+        &body,
+        json_shapes::autoscale_policy_to_xml,
+        json_shapes::AUTOSCALE_ROOT,
+    )?;
     Ok(HttpResponse::Created().json(
         controller
-            .deploy_autoscaling_policy(&caller.0, &xml)
+            .write_autoscaling_policy(&caller.0, doc, WriteMode::Create, None)
             .await?,
     ))
+}
+
+/// PUT with or without the id in the path (Stratos 4.1 puts it in the body only).
+async fn update_autoscaling_policy(
+    controller: web::Data<Controller>,
+    caller: Caller,
+    body: Body,
+    path_id: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let doc = submitted(
+        &body,
+        json_shapes::autoscale_policy_to_xml,
+        json_shapes::AUTOSCALE_ROOT,
+    )?;
+    let policy = controller
+        .write_autoscaling_policy(&caller.0, doc, WriteMode::Update, path_id)
+        .await?;
+    Ok(HttpResponse::Ok().json(shown_autoscaling(&controller, &policy)))
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/autoscalingPolicies",
+    tag = "policies",
+    summary = "Update an autoscaling policy named by its id (platform admin; Stratos 4.1's PUT)",
+    operation_id = "updateAutoscalingPolicy",
+    request_body(
+        description = "An `<autoscalePolicy>` (XML, or Stratos 4.0/4.1 JSON) whose id is deployed. Running clusters use it from their next evaluation.",
+        content(
+            (Object = "application/json"),
+            (String = "application/xml"),
+            (String = "text/xml")
+        )
+    ),
+    responses(
+        (status = 200, description = "The policy as now deployed, in Stratos 4.1 JSON", body = Object),
+        (status = 400, description = "The body is malformed or fails validation (`problems` lists each finding)", body = ErrorBody),
+        (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
+        (status = 403, description = "The caller may not do this (platform or tenant admin only)", body = ErrorBody),
+        (status = 404, description = "No policy of that id (create it with POST)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
+pub async fn update_autoscaling(
+    controller: web::Data<Controller>,
+    caller: Caller,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    update_autoscaling_policy(controller, caller, body, None).await
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/autoscalingPolicies/{id}",
+    tag = "policies",
+    summary = "Update one autoscaling policy (platform admin)",
+    operation_id = "updateAutoscalingPolicyById",
+    params(("id" = String, Path, description = "The policy id; the body must define this id")),
+    request_body(
+        description = "An `<autoscalePolicy>` (XML, or Stratos 4.0/4.1 JSON) of the path's id. Running clusters use it from their next evaluation.",
+        content(
+            (Object = "application/json"),
+            (String = "application/xml"),
+            (String = "text/xml")
+        )
+    ),
+    responses(
+        (status = 200, description = "The policy as now deployed, in Stratos 4.1 JSON", body = Object),
+        (status = 400, description = "The body is malformed, fails validation or names another id", body = ErrorBody),
+        (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
+        (status = 403, description = "The caller may not do this (platform or tenant admin only)", body = ErrorBody),
+        (status = 404, description = "No such policy (create it with POST)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
+pub async fn update_autoscaling_by_id(
+    controller: web::Data<Controller>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    update_autoscaling_policy(controller, caller, body, Some(&id)).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/autoscalingPolicies/{id}",
+    tag = "policies",
+    summary = "Describe one autoscaling policy (Stratos 4.1 `AutoscalePolicyBean` JSON)",
+    operation_id = "getAutoscalingPolicy",
+    params(("id" = String, Path, description = "The policy id")),
+    responses(
+        (status = 200, description = "The policy in Stratos 4.1's field names; one posted as JSON shows every field it was posted with", body = Object),
+        (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
+        (status = 404, description = "No such policy", body = ErrorBody),
+        (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
+pub async fn get_autoscaling(
+    controller: web::Data<Controller>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let policy = controller.get_autoscaling_policy(&caller.0, &id).await?;
+    Ok(HttpResponse::Ok().json(shown_autoscaling(&controller, &policy)))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/autoscalingPolicies/{id}",
+    tag = "policies",
+    summary = "Remove an autoscaling policy no subscription uses (platform admin)",
+    operation_id = "removeAutoscalingPolicy",
+    params(("id" = String, Path, description = "The policy id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
+        (status = 403, description = "The caller may not do this (platform or tenant admin only)", body = ErrorBody),
+        (status = 404, description = "No such policy", body = ErrorBody),
+        (status = 409, description = "A subscription still uses the policy", body = ErrorBody),
+        (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
+pub async fn remove_autoscaling(
+    controller: web::Data<Controller>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    controller.remove_autoscaling_policy(&caller.0, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[utoipa::path(
@@ -106,7 +263,7 @@ pub async fn list_deployment(
         (status = 400, description = "The body is malformed or fails validation (`problems` lists each finding)", body = ErrorBody),
         (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
         (status = 403, description = "The caller may not do this (platform or tenant admin only)", body = ErrorBody),
-        (status = 409, description = "Conflicts with what exists", body = ErrorBody),
+        (status = 409, description = "A policy of that id exists (update it with PUT)", body = ErrorBody),
         (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
         (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
     ),
@@ -117,6 +274,151 @@ pub async fn deploy_deployment(
     caller: Caller,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    let xml = definition_xml(&body, json_shapes::deployment_policy_to_xml)?;
-    Ok(HttpResponse::Created().json(controller.deploy_deployment_policy(&caller.0, &xml).await?))
+    let doc = submitted(
+        &body,
+        json_shapes::deployment_policy_to_xml,
+        json_shapes::DEPLOYMENT_ROOT,
+    )?;
+    Ok(HttpResponse::Created().json(
+        controller
+            .write_deployment_policy(&caller.0, doc, WriteMode::Create, None)
+            .await?,
+    ))
+}
+
+async fn update_deployment_policy(
+    controller: web::Data<Controller>,
+    caller: Caller,
+    body: Body,
+    path_id: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let doc = submitted(
+        &body,
+        json_shapes::deployment_policy_to_xml,
+        json_shapes::DEPLOYMENT_ROOT,
+    )?;
+    let policy = controller
+        .write_deployment_policy(&caller.0, doc, WriteMode::Update, path_id)
+        .await?;
+    Ok(HttpResponse::Ok().json(shown_deployment(&controller, &policy)))
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/deploymentPolicies",
+    tag = "policies",
+    summary = "Update a deployment policy named by its id (platform admin; Stratos 4.1's PUT)",
+    operation_id = "updateDeploymentPolicy",
+    request_body(
+        description = "A `<deploymentPolicy>` (XML, or Stratos 4.0/4.1 JSON) whose id is deployed.",
+        content(
+            (Object = "application/json"),
+            (String = "application/xml"),
+            (String = "text/xml")
+        )
+    ),
+    responses(
+        (status = 200, description = "The policy as now deployed, in Stratos 4.1 JSON", body = Object),
+        (status = 400, description = "The body is malformed or fails validation (`problems` lists each finding)", body = ErrorBody),
+        (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
+        (status = 403, description = "The caller may not do this (platform or tenant admin only)", body = ErrorBody),
+        (status = 404, description = "No policy of that id (create it with POST)", body = ErrorBody),
+        (status = 409, description = "Conflicts with what exists (a cloud that is not available, member limits)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
+pub async fn update_deployment(
+    controller: web::Data<Controller>,
+    caller: Caller,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    update_deployment_policy(controller, caller, body, None).await
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/deploymentPolicies/{id}",
+    tag = "policies",
+    summary = "Update one deployment policy (platform admin)",
+    operation_id = "updateDeploymentPolicyById",
+    params(("id" = String, Path, description = "The policy id; the body must define this id")),
+    request_body(
+        description = "A `<deploymentPolicy>` (XML, or Stratos 4.0/4.1 JSON) of the path's id.",
+        content(
+            (Object = "application/json"),
+            (String = "application/xml"),
+            (String = "text/xml")
+        )
+    ),
+    responses(
+        (status = 200, description = "The policy as now deployed, in Stratos 4.1 JSON", body = Object),
+        (status = 400, description = "The body is malformed, fails validation or names another id", body = ErrorBody),
+        (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
+        (status = 403, description = "The caller may not do this (platform or tenant admin only)", body = ErrorBody),
+        (status = 404, description = "No such policy (create it with POST)", body = ErrorBody),
+        (status = 409, description = "Conflicts with what exists (a cloud that is not available, member limits)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
+pub async fn update_deployment_by_id(
+    controller: web::Data<Controller>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    update_deployment_policy(controller, caller, body, Some(&id)).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/deploymentPolicies/{id}",
+    tag = "policies",
+    summary = "Describe one deployment policy (Stratos 4.1 `DeploymentPolicyBean` JSON)",
+    operation_id = "getDeploymentPolicy",
+    params(("id" = String, Path, description = "The policy id")),
+    responses(
+        (status = 200, description = "The policy in Stratos 4.1's field names (`networkPartitions[].partitions[]`, `partitionMax`); one posted as JSON shows every field it was posted with", body = Object),
+        (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
+        (status = 404, description = "No such policy", body = ErrorBody),
+        (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
+pub async fn get_deployment(
+    controller: web::Data<Controller>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let policy = controller.get_deployment_policy(&caller.0, &id).await?;
+    Ok(HttpResponse::Ok().json(shown_deployment(&controller, &policy)))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/deploymentPolicies/{id}",
+    tag = "policies",
+    summary = "Remove a deployment policy no subscription uses (platform admin)",
+    operation_id = "removeDeploymentPolicy",
+    params(("id" = String, Path, description = "The policy id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
+        (status = 403, description = "The caller may not do this (platform or tenant admin only)", body = ErrorBody),
+        (status = 404, description = "No such policy", body = ErrorBody),
+        (status = 409, description = "A subscription still uses the policy", body = ErrorBody),
+        (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
+pub async fn remove_deployment(
+    controller: web::Data<Controller>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    controller.remove_deployment_policy(&caller.0, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

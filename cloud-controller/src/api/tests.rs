@@ -156,6 +156,9 @@ macro_rules! create_tenant {
     }};
 }
 
+#[path = "tests_definitions.rs"]
+mod definitions;
+
 #[actix_web::test]
 async fn healthz_needs_no_auth_and_everything_else_does() {
     let h = Harness::start("auth").await;
@@ -219,7 +222,7 @@ async fn unknown_routes_methods_and_big_bodies_answer_json() {
     assert_error(status, &body, 404);
     let (status, _, body) = send!(
         &app,
-        test::TestRequest::put()
+        test::TestRequest::patch()
             .uri("/api/cartridges")
             .insert_header(admin())
     );

@@ -194,7 +194,7 @@ pub fn definitions(
                 tr { th { "type" } th { "host" } th { "provider" } th { "version" } th { "clouds" } }
                 @for c in cartridges {
                     tr.cartridge data-type=(c.cartridge_type) {
-                        td { (c.cartridge_type) } td { (c.host) }
+                        td { (c.cartridge_type) } td { (crate::naming::cartridge_host(c.host.as_deref(), &c.cartridge_type)) }
                         td { (c.provider.as_deref().unwrap_or("")) } td { (c.version.as_deref().unwrap_or("")) }
                         td { (c.iaas_providers.iter().map(|i| i.provider_type.as_str()).collect::<Vec<_>>().join(", ")) }
                     }

@@ -1,6 +1,8 @@
-//! Cartridges and policies: the configuration documents of conf/ plus everything deployed over
-//! the API. The document text is stored in the registry and re-parsed at startup, so the XML is
-//! the source of truth and one parser validates it everywhere.
+//! Cartridges, policies and network partitions: the configuration documents of conf/ plus
+//! everything deployed over the API. The document is stored in the registry as it was submitted
+//! (XML, or Stratos JSON) and re-parsed at startup; JSON goes through the same conversion to
+//! XML as it did over REST, so one parser validates everything. A JSON document is also kept
+//! as posted, so that reading a definition back shows every field the client sent.
 
 use super::store::{internal, Store};
 use super::Controller;
@@ -28,10 +30,42 @@ pub(crate) const ANONYMOUS_MQTT_PROPERTY: &str = "bus.anonymous.mqtt";
 
 pub(crate) struct Definitions {
     config: RwLock<ConfigSet>,
+    /// The JSON documents as posted, by (kind, id): what GET shows beyond the parsed model.
+    posted: RwLock<BTreeMap<(&'static str, String), serde_json::Value>>,
+}
+
+/// The conversion of a kind's Stratos JSON into its XML document.
+pub(crate) fn json_converter(
+    kind: DefinitionKind,
+) -> fn(&serde_json::Value) -> Result<String, crate::api::json_shapes::ConvertError> {
+    use crate::api::json_shapes as shapes;
+    match kind {
+        DefinitionKind::Cartridge => shapes::cartridges_to_xml,
+        DefinitionKind::AutoscalePolicy => shapes::autoscale_policy_to_xml,
+        DefinitionKind::DeploymentPolicy => shapes::deployment_policy_to_xml,
+        DefinitionKind::NetworkPartition | DefinitionKind::Partition => {
+            shapes::network_partition_to_xml
+        }
+    }
+}
+
+/// A stored body as the parser reads it: XML as it is; JSON (a body starting with `{`)
+/// converted, with the JSON document kept.
+fn stored_document(
+    kind: DefinitionKind,
+    body: &str,
+) -> Result<(Vec<u8>, Option<serde_json::Value>), String> {
+    if !body.trim_start().starts_with('{') {
+        return Ok((body.as_bytes().to_vec(), None));
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("stored JSON: {e}"))?;
+    let xml = json_converter(kind)(&json)?;
+    Ok((xml.into_bytes(), Some(json)))
 }
 
 /// Registry bodies are text; a Latin-1 document is stored re-encoded as UTF-8.
-fn body_text(bytes: &[u8]) -> String {
+pub(super) fn body_text(bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
         Ok(text) => text.to_string(),
         Err(_) => {
@@ -71,10 +105,39 @@ impl Definitions {
                 Ok(())
             })
             .await?;
-        let config = merge_deployed(store, conf).await?;
+        let (config, posted) = merge_deployed(store, conf).await?;
         Ok(Definitions {
             config: RwLock::new(config),
+            posted: RwLock::new(posted),
         })
+    }
+
+    /// The JSON document of a definition as it was posted, if it came as JSON.
+    pub(crate) fn posted(&self, kind: DefinitionKind, id: &str) -> Option<serde_json::Value> {
+        self.posted
+            .read()
+            .ok()?
+            .get(&(kind.as_str(), id.to_string()))
+            .cloned()
+    }
+
+    /// Record (or, with `None`, forget) the JSON document a definition was posted as.
+    pub(crate) fn set_posted(
+        &self,
+        kind: DefinitionKind,
+        id: &str,
+        json: Option<serde_json::Value>,
+    ) -> Result<()> {
+        let mut posted = self
+            .posted
+            .write()
+            .map_err(|_| internal("posted-documents lock poisoned"))?;
+        let key = (kind.as_str(), id.to_string());
+        match json {
+            Some(v) => posted.insert(key, v),
+            None => posted.remove(&key),
+        };
+        Ok(())
     }
 
     pub(crate) fn read(&self) -> Result<RwLockReadGuard<'_, ConfigSet>> {
@@ -83,7 +146,7 @@ impl Definitions {
             .map_err(|_| internal("configuration lock poisoned"))
     }
 
-    fn write(&self) -> Result<RwLockWriteGuard<'_, ConfigSet>> {
+    pub(super) fn write(&self) -> Result<RwLockWriteGuard<'_, ConfigSet>> {
         self.config
             .write()
             .map_err(|_| internal("configuration lock poisoned"))
@@ -165,10 +228,12 @@ impl Definitions {
 
     /// The image and merged properties a member of `cartridge` in `partition_id` of
     /// `deployment_policy` is started with on `provider_type`.
+    /// Partition ids are scoped by their network partition (4.1), so both name the partition.
     pub(crate) fn partition_launch(
         &self,
         cartridge: &Cartridge,
         deployment_policy: &str,
+        network_partition_id: &str,
         partition_id: &str,
         provider_type: &str,
     ) -> Result<PartitionLaunch> {
@@ -180,10 +245,15 @@ impl Definitions {
             .and_then(|p| {
                 p.partition_groups
                     .iter()
-                    .flat_map(|g| g.partitions.iter())
-                    .find(|p| p.id == partition_id)
+                    .filter(|g| g.id == network_partition_id)
+                    .find_map(|g| {
+                        g.partitions
+                            .iter()
+                            .find(|p| p.id == partition_id)
+                            .map(|p| (g, p))
+                    })
             })
-            .and_then(|p| config.resolve_partition(p));
+            .and_then(|(g, p)| config.resolve_partition(g, p));
         Ok(match partition {
             Some(partition) => {
                 let effective = config.effective_properties(cartridge, provider_type, &partition);
@@ -257,68 +327,109 @@ fn conf_sources(set: &ConfigSet) -> Vec<(DefinitionKind, String, String)> {
             read(&p.location.file),
         ));
     }
+    for np in &set.network_partitions {
+        out.push((
+            DefinitionKind::NetworkPartition,
+            np.id.clone(),
+            read(&np.location.file),
+        ));
+    }
     out
 }
 
+type Posted = BTreeMap<(&'static str, String), serde_json::Value>;
+
 /// conf's documents plus every deployed definition in the registry (registry wins). A stored
 /// document that no longer parses is logged and skipped, never fatal.
-async fn merge_deployed(store: &Store, mut set: ConfigSet) -> Result<ConfigSet> {
-    let (cartridges, autoscale, deployment) = store
-        .run(|r| -> Result<_, RegistryError> {
-            Ok((
-                r.list_definitions(DefinitionKind::Cartridge)?,
-                r.list_definitions(DefinitionKind::AutoscalePolicy)?,
-                r.list_definitions(DefinitionKind::DeploymentPolicy)?,
-            ))
+async fn merge_deployed(store: &Store, mut set: ConfigSet) -> Result<(ConfigSet, Posted)> {
+    let kinds = [
+        DefinitionKind::NetworkPartition,
+        DefinitionKind::Cartridge,
+        DefinitionKind::AutoscalePolicy,
+        DefinitionKind::DeploymentPolicy,
+    ];
+    let stored = store
+        .run(move |r| -> Result<_, RegistryError> {
+            kinds
+                .iter()
+                .map(|k| Ok((*k, r.list_definitions(*k)?)))
+                .collect::<Result<Vec<_>, RegistryError>>()
         })
         .await?;
-    let origin = |kind: &str, id: &str| PathBuf::from(format!("registry:{kind}/{id}"));
-    let skipped = |kind: &str, id: &str, problems: Vec<alto_config::Problem>| {
-        let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        tracing::error!(
-            kind,
-            id,
-            ?problems,
-            "stored definition no longer parses; skipped"
-        );
-    };
-    for def in cartridges {
-        match alto_config::parse_cartridges(&origin("cartridge", &def.id), def.body.as_bytes()) {
-            Ok(list) => {
-                for c in list.into_iter().filter(|c| c.cartridge_type == def.id) {
-                    set.cartridges
-                        .retain(|old| old.cartridge_type != c.cartridge_type);
-                    set.cartridges.push(c);
+    let mut posted = Posted::new();
+    for (kind, defs) in stored {
+        for def in defs {
+            let origin = PathBuf::from(format!("registry:{}/{}", kind.as_str(), def.id));
+            let parsed = stored_document(kind, &def.body)
+                .map_err(|e| {
+                    vec![alto_config::Problem {
+                        location: alto_config::Location::new(&origin, 1, 1),
+                        message: e,
+                    }]
+                })
+                .and_then(|(xml, json)| {
+                    merge_one(&mut set, kind, &def.id, &origin, &xml).map(|()| json)
+                });
+            match parsed {
+                Ok(Some(json)) => {
+                    posted.insert((kind.as_str(), def.id.clone()), json);
+                }
+                Ok(None) => {}
+                Err(problems) => {
+                    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    tracing::error!(
+                        kind = kind.as_str(),
+                        id = def.id,
+                        ?problems,
+                        "stored definition no longer parses; skipped"
+                    );
                 }
             }
-            Err(problems) => skipped("cartridge", &def.id, problems),
         }
     }
-    for def in autoscale {
-        match alto_config::parse_autoscale_policy(
-            &origin("autoscalePolicy", &def.id),
-            def.body.as_bytes(),
-        ) {
-            Ok(p) => {
-                set.autoscale_policies.retain(|old| old.id != p.id);
-                set.autoscale_policies.push(p);
+    Ok((set, posted))
+}
+
+/// Parse one stored document and let it replace what `set` holds under its id.
+fn merge_one(
+    set: &mut ConfigSet,
+    kind: DefinitionKind,
+    id: &str,
+    origin: &Path,
+    xml: &[u8],
+) -> Result<(), Vec<alto_config::Problem>> {
+    match kind {
+        DefinitionKind::Cartridge => {
+            for c in alto_config::parse_cartridges(origin, xml)?
+                .into_iter()
+                .filter(|c| c.cartridge_type == id)
+            {
+                set.cartridges
+                    .retain(|old| old.cartridge_type != c.cartridge_type);
+                set.cartridges.push(c);
             }
-            Err(problems) => skipped("autoscalePolicy", &def.id, problems),
         }
-    }
-    for def in deployment {
-        match alto_config::parse_deployment_policy(
-            &origin("deploymentPolicy", &def.id),
-            def.body.as_bytes(),
-        ) {
-            Ok(p) => {
-                set.deployment_policies.retain(|old| old.id != p.id);
-                set.deployment_policies.push(p);
+        DefinitionKind::AutoscalePolicy => {
+            let p = alto_config::parse_autoscale_policy(origin, xml)?;
+            set.autoscale_policies.retain(|old| old.id != p.id);
+            set.autoscale_policies.push(p);
+        }
+        DefinitionKind::DeploymentPolicy => {
+            let p = alto_config::parse_deployment_policy(origin, xml)?;
+            set.deployment_policies.retain(|old| old.id != p.id);
+            set.deployment_policies.push(p);
+        }
+        DefinitionKind::NetworkPartition | DefinitionKind::Partition => {
+            for np in alto_config::parse_network_partitions(origin, xml)?
+                .into_iter()
+                .filter(|np| np.id == id)
+            {
+                set.network_partitions.retain(|old| old.id != np.id);
+                set.network_partitions.push(np);
             }
-            Err(problems) => skipped("deploymentPolicy", &def.id, problems),
         }
     }
-    Ok(set)
+    Ok(())
 }
 
 // The REST API's operations on definitions.
@@ -339,76 +450,6 @@ impl Controller {
             .ok_or_else(|| ControllerError::NotFound(format!("cartridge {cartridge_type}")))
     }
 
-    pub async fn deploy_cartridge(&self, p: &Principal, xml: &[u8]) -> Result<Vec<Cartridge>> {
-        p.require_admin("deploying a cartridge")?;
-        let cartridges = alto_config::parse_cartridges(Path::new("request body"), xml)
-            .map_err(|problems| ControllerError::from_problems(&problems))?;
-        {
-            let config = self.definitions.read()?;
-            let problems: Vec<_> = cartridges
-                .iter()
-                .flat_map(|c| config.validate_cartridge(c))
-                .collect();
-            if !problems.is_empty() {
-                return Err(ControllerError::from_problems(&problems));
-            }
-        }
-        let body = body_text(xml);
-        let ids: Vec<String> = cartridges
-            .iter()
-            .map(|c| c.cartridge_type.clone())
-            .collect();
-        self.store
-            .run(move |r| {
-                for id in ids {
-                    r.put_definition(DefinitionKind::Cartridge, &id, &body)?;
-                }
-                Ok(())
-            })
-            .await?;
-        let mut config = self.definitions.write()?;
-        for c in &cartridges {
-            config
-                .cartridges
-                .retain(|old| old.cartridge_type != c.cartridge_type);
-            config.cartridges.push(c.clone());
-        }
-        Ok(cartridges)
-    }
-
-    pub async fn undeploy_cartridge(&self, p: &Principal, cartridge_type: &str) -> Result<()> {
-        p.require_admin("undeploying a cartridge")?;
-        let t = cartridge_type.to_string();
-        let in_use = self
-            .store
-            .run(move |r| r.list_subscriptions(None))
-            .await?
-            .into_iter()
-            .filter(|s| s.cartridge_type == t)
-            .count();
-        if in_use > 0 {
-            return Err(ControllerError::Conflict(format!(
-                "cartridge {cartridge_type} has {in_use} subscription(s); unsubscribe them first"
-            )));
-        }
-        let t = cartridge_type.to_string();
-        let deleted = self
-            .store
-            .run(move |r| r.delete_definition(DefinitionKind::Cartridge, &t))
-            .await?;
-        let mut config = self.definitions.write()?;
-        let before = config.cartridges.len();
-        config
-            .cartridges
-            .retain(|c| c.cartridge_type != cartridge_type);
-        if !deleted && before == config.cartridges.len() {
-            return Err(ControllerError::NotFound(format!(
-                "cartridge {cartridge_type}"
-            )));
-        }
-        Ok(())
-    }
-
     pub async fn list_autoscaling_policies(
         &self,
         _p: &Principal,
@@ -418,28 +459,6 @@ impl Controller {
         Ok(list)
     }
 
-    pub async fn deploy_autoscaling_policy(
-        &self,
-        p: &Principal,
-        xml: &[u8],
-    ) -> Result<alto_config::AutoscalePolicy> {
-        p.require_admin("deploying an autoscaling policy")?;
-        let policy = alto_config::parse_autoscale_policy(Path::new("request body"), xml)
-            .map_err(|problems| ControllerError::from_problems(&problems))?;
-        let problems = self.definitions.read()?.validate_autoscale_policy(&policy);
-        if !problems.is_empty() {
-            return Err(ControllerError::from_problems(&problems));
-        }
-        let (id, body) = (policy.id.clone(), body_text(xml));
-        self.store
-            .run(move |r| r.put_definition(DefinitionKind::AutoscalePolicy, &id, &body))
-            .await?;
-        let mut config = self.definitions.write()?;
-        config.autoscale_policies.retain(|old| old.id != policy.id);
-        config.autoscale_policies.push(policy.clone());
-        Ok(policy)
-    }
-
     pub async fn list_deployment_policies(
         &self,
         _p: &Principal,
@@ -447,35 +466,5 @@ impl Controller {
         let mut list = self.definitions.read()?.deployment_policies.clone();
         list.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(list)
-    }
-
-    pub async fn deploy_deployment_policy(
-        &self,
-        p: &Principal,
-        xml: &[u8],
-    ) -> Result<alto_config::DeploymentPolicy> {
-        p.require_admin("deploying a deployment policy")?;
-        let policy = alto_config::parse_deployment_policy(Path::new("request body"), xml)
-            .map_err(|problems| ControllerError::from_problems(&problems))?;
-        {
-            let config = self.definitions.read()?;
-            let problems = config.validate_deployment_policy(&policy);
-            if !problems.is_empty() {
-                return Err(ControllerError::from_problems(&problems));
-            }
-            // Every partition must land on a cloud we can drive.
-            let resolved =
-                convert::deployment_policy(&config, &policy).map_err(ControllerError::invalid)?;
-            self.clouds.check(&resolved)?;
-            self.limits.check_policy(&resolved)?;
-        }
-        let (id, body) = (policy.id.clone(), body_text(xml));
-        self.store
-            .run(move |r| r.put_definition(DefinitionKind::DeploymentPolicy, &id, &body))
-            .await?;
-        let mut config = self.definitions.write()?;
-        config.deployment_policies.retain(|old| old.id != policy.id);
-        config.deployment_policies.push(policy.clone());
-        Ok(policy)
     }
 }

@@ -79,6 +79,7 @@ pub(crate) fn instance_spec(
     let launch = definitions.partition_launch(
         cartridge,
         &cluster.deployment_policy,
+        &member.network_partition_id,
         &member.partition_id,
         &member.provider_type,
     )?;

@@ -5,7 +5,7 @@
 //! | bootstrap | this file, [`data_lock`] | building the parts from [`ControllerOptions`], the background tasks, one process per data directory |
 //! | leadership | [`leadership`] | the lease, the fencing token, which replica acts |
 //! | registry access | [`store`] | blocking registry calls off the async threads |
-//! | definitions | [`definitions`] | cartridges and policies (conf/ and deployed) |
+//! | definitions | [`definitions`], [`definition_writes`] | cartridges, policies and network partitions (conf/ and deployed); create/update/remove with 409s |
 //! | clouds | [`clouds`] | one driver per iaasProvider type |
 //! | tenancy and login | [`tenancy`], [`logins`] | authentication (cached, throttled), tenants |
 //! | subscriptions | [`subscriptions`] | subscribe and unsubscribe (intent only) |
@@ -36,6 +36,7 @@ mod cleanup;
 mod clouds;
 pub(crate) mod data_lock;
 mod decisions;
+mod definition_writes;
 mod definitions;
 mod failpoint;
 mod grants;
@@ -73,6 +74,7 @@ use cleanup::CleanupTracker;
 use clouds::Clouds;
 use data_lock::DataLock;
 use decisions::DecisionLog;
+pub use definition_writes::{Submitted, WriteMode};
 use definitions::Definitions;
 use grants::PayloadGrants;
 use heartbeats::Heartbeats;

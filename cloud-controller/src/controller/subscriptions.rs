@@ -67,7 +67,10 @@ impl Controller {
         self.limits.check_policy(&policy)?;
         self.check_tenant_limit(p.tenant_id, policy.max()).await?;
         let cluster_id = naming::cluster_id(&req.alias, &req.cartridge_type);
-        let host_name = naming::host_name(&req.alias, &cartridge.host);
+        let host_name = naming::host_name(
+            &req.alias,
+            naming::cartridge_host(cartridge.host.as_deref(), &cartridge.cartridge_type),
+        );
         let new_cluster = NewCluster {
             cluster_id: cluster_id.clone(),
             service_name: req.cartridge_type.clone(),

@@ -283,6 +283,31 @@ impl Api {
         (status, r.json().unwrap_or(Value::Null))
     }
 
+    pub fn put_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .basic_auth(&self.user, Some(&self.password))
+            .json(body)
+            .send()
+            .expect("PUT");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    pub fn put_xml(&self, path: &str, body: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .basic_auth(&self.user, Some(&self.password))
+            .header("Content-Type", "application/xml")
+            .body(body.to_string())
+            .send()
+            .expect("PUT");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
     pub fn delete(&self, path: &str) -> (u16, Value) {
         let r = self
             .client
