@@ -496,18 +496,42 @@ impl Separated {
     }
 
     async fn cluster_owner(&self, cluster_id: &str) -> Result<Option<Owner>> {
-        let key = format!("cluster:{cluster_id}");
+        let id = cluster_id.to_string();
+        self.owner(format!("cluster:{cluster_id}"), move |r| {
+            Ok(r.get_cluster(&id)?.map(|c| Owner {
+                tenant_id: c.tenant_id,
+                cluster_id: c.cluster_id,
+                service_name: c.service_name,
+            }))
+        })
+        .await
+    }
+
+    async fn member_owner(&self, member_id: &str) -> Result<Option<Owner>> {
+        let id = member_id.to_string();
+        self.owner(member_id.to_string(), move |r| {
+            Ok(r.get_member(&id)?.map(|m| Owner {
+                tenant_id: m.tenant_id,
+                cluster_id: m.cluster_id,
+                service_name: m.service_name,
+            }))
+        })
+        .await
+    }
+
+    /// Who owns `key`: remembered, or looked up in the registry (and then remembered; an
+    /// owner never changes, so nothing remembered goes stale).
+    async fn owner<F>(&self, key: String, lookup: F) -> Result<Option<Owner>>
+    where
+        F: FnOnce(&alto_registry::Registry) -> Result<Option<Owner>, alto_registry::RegistryError>
+            + Send
+            + 'static,
+    {
         if let Some(known) = self.members.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(Some(known));
         }
-        let id = cluster_id.to_string();
-        let Some(cluster) = self.store.run(move |r| r.get_cluster(&id)).await? else {
+        let Some(owner) = self.store.run(lookup).await? else {
             return Ok(None);
-        };
-        let owner = Owner {
-            tenant_id: cluster.tenant_id,
-            cluster_id: cluster.cluster_id,
-            service_name: cluster.service_name,
         };
         self.remember(key, owner.clone());
         Ok(Some(owner))
@@ -520,28 +544,6 @@ impl Separated {
             }
             members.insert(key, owner);
         }
-    }
-
-    async fn member_owner(&self, member_id: &str) -> Result<Option<Owner>> {
-        if let Some(known) = self
-            .members
-            .lock()
-            .ok()
-            .and_then(|m| m.get(member_id).cloned())
-        {
-            return Ok(Some(known));
-        }
-        let id = member_id.to_string();
-        let Some(member) = self.store.run(move |r| r.get_member(&id)).await? else {
-            return Ok(None);
-        };
-        let owner = Owner {
-            tenant_id: member.tenant_id,
-            cluster_id: member.cluster_id,
-            service_name: member.service_name,
-        };
-        self.remember(member_id.to_string(), owner.clone());
-        Ok(Some(owner))
     }
 }
 
