@@ -1,8 +1,8 @@
 //! The `alto` client commands: Stratos' CLI command names over the REST API.
 //!
 //! Global options (accepted before or after the command): `--url` (`ALTO_URL`), `--user`
-//! (`ALTO_USER`), `--password` (`ALTO_PASSWORD`) and `--json` (raw JSON on stdout for scripts;
-//! tables otherwise).
+//! (`ALTO_USER`), `--password` (`ALTO_PASSWORD`), `--json` (raw JSON on stdout for scripts;
+//! tables otherwise) and `--ca-cert` (`ALTO_CA_CERT`: a trust root for an https:// URL).
 
 mod client;
 pub mod render;
@@ -38,6 +38,10 @@ pub struct Connection {
     /// Print the raw JSON responses instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// A CA certificate (PEM) trusted for an https:// --url besides the system's roots. The
+    /// server's certificate is always verified.
+    #[arg(long, env = "ALTO_CA_CERT", value_name = "FILE", global = true)]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// The client commands (Stratos 4.0 CLI names).
