@@ -611,5 +611,41 @@ mod tests {
         assert_eq!(cfg.amqp_url, "amqp://payload/");
         let cfg = AgentConfig::load(&lp, Some(&conf), overrides()).unwrap();
         assert_eq!(cfg.amqp_url, "amqp://u:pw@127.0.0.1/");
+        assert_eq!(cfg.amqp_ca_cert, None);
+    }
+
+    #[test]
+    fn amqp_ca_cert_is_read_from_agent_conf_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let lp = write(dir.path(), "lp", GOOD.trim());
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let ca = write(dir.path(), "ca.pem", pem);
+        let conf = write(
+            dir.path(),
+            "agent.conf",
+            &format!("amqp.ca.cert = {}\n", ca.display()),
+        );
+        let cfg = AgentConfig::load(&lp, Some(&conf), overrides()).unwrap();
+        assert_eq!(cfg.amqp_ca_cert.as_deref(), Some(pem));
+        // Not a certificate: named with the key.
+        let garbage = write(dir.path(), "garbage.pem", "hello");
+        let conf = write(
+            dir.path(),
+            "agent2.conf",
+            &format!("amqp.ca.cert = {}\n", garbage.display()),
+        );
+        let err = AgentConfig::load(&lp, Some(&conf), overrides()).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Malformed { key, .. } if key == "amqp.ca.cert"),
+            "{err}"
+        );
+        // Missing: a read error naming the file.
+        let conf = write(
+            dir.path(),
+            "agent3.conf",
+            "amqp.ca.cert = /no/such/ca.pem\n",
+        );
+        let err = AgentConfig::load(&lp, Some(&conf), overrides()).unwrap_err();
+        assert!(err.to_string().contains("/no/such/ca.pem"), "{err}");
     }
 }

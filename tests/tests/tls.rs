@@ -219,3 +219,100 @@ fn bad_tls_files_stop_serve_with_the_file_and_the_problem() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--tls-key"), "{stderr}");
 }
+
+/// A RabbitMQ node of this test's own with a TLS listener whose certificate `pki` signed.
+fn tls_broker(pki: &TestPki) -> (common::services::OwnBroker, u16) {
+    let tls_port = common::services::free_port();
+    let conf = format!(
+        "listeners.ssl.default = 127.0.0.1:{tls_port}\n\
+         ssl_options.cacertfile = {}\n\
+         ssl_options.certfile = {}\n\
+         ssl_options.keyfile = {}\n\
+         ssl_options.verify = verify_none\n\
+         ssl_options.fail_if_no_peer_cert = false\n",
+        pki.ca.display(),
+        pki.cert.display(),
+        pki.key.display()
+    );
+    (
+        common::services::OwnBroker::start_with_conf("amqps", &conf),
+        tls_port,
+    )
+}
+
+#[test]
+fn the_controller_converges_over_amqps_and_refuses_a_broker_it_cannot_verify() {
+    let dir = temp_dir("tls-amqps");
+    let pki = TestPki::create(&dir.join("pki"));
+    // rabbitmq-server runs as the rabbitmq user: it must read the PEM files.
+    for path in [&dir, &dir.join("pki"), &pki.ca, &pki.cert, &pki.key] {
+        let status = Command::new("chmod").arg("a+rX").arg(path).status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "chmod {}",
+            path.display()
+        );
+    }
+    let (_broker, tls_port) = tls_broker(&pki);
+    let url = format!("amqps://guest:guest@127.0.0.1:{tls_port}/%2f");
+    let prefix = queue_prefix("amqps");
+    let amqp_args = |ca: &std::path::Path| {
+        vec![
+            "--amqp-url".to_string(),
+            url.clone(),
+            "--amqp-ca-cert".to_string(),
+            ca.display().to_string(),
+            "--amqp-exchange".to_string(),
+            format!("{prefix}events"),
+            "--amqp-queue-prefix".to_string(),
+            prefix.clone(),
+        ]
+    };
+
+    // A CA that did not sign the broker's certificate: startup stops with one message.
+    let out = Command::new(alto_bin())
+        .arg("dev")
+        .arg("--data")
+        .arg(dir.join("refused"))
+        .arg("--conf")
+        .arg(repo_root().join("conf"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(amqp_args(&pki.other_ca))
+        .env("ALTO_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .expect("run alto dev");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("certificate") && stderr.contains("amqps://guest:***@127.0.0.1"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("guest:guest"),
+        "password redacted: {stderr}"
+    );
+
+    // The right CA: the mock cloud's agents report over amqps and the cluster converges.
+    let alto = Alto::start_with(
+        &dir.join("data"),
+        None,
+        StartOptions {
+            args: amqp_args(&pki.ca),
+            ..StartOptions::default()
+        },
+    );
+    let api = alto.admin();
+    let (status, body) = api.post_json(
+        "/api/subscriptions",
+        &serde_json::json!({"cartridgeType": "php", "alias": "tls", "autoscalePolicy": "economy", "deploymentPolicy": "economy-deployment"}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let cluster = body["clusterId"].as_str().expect("clusterId").to_string();
+    api.wait_for(
+        &format!("/api/clusters/{cluster}"),
+        std::time::Duration::from_secs(60),
+        "an Active member (its agent's events came over amqps)",
+        |s, b| s == 200 && member_states(b).iter().any(|st| st == "Active"),
+    );
+    alto.stop();
+}
