@@ -780,6 +780,24 @@ mod tests {
     }
 
     #[test]
+    fn tls_flags_go_together_and_only_on_serve() {
+        let db = ["serve", "--database-url", "postgres://u@h/db"];
+        let with = |extra: &[&str]| parse(&[&db[..], extra].concat());
+        match with(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).map(|c| c.command) {
+            Ok(Command::Serve(a)) => {
+                assert_eq!(a.tls.tls_cert, Some(PathBuf::from("c.pem")));
+                assert_eq!(a.tls.tls_key, Some(PathBuf::from("k.pem")));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert_eq!(with(&["--tls-cert", "c.pem"]).unwrap_err().exit_code(), 2);
+        assert_eq!(with(&["--tls-key", "k.pem"]).unwrap_err().exit_code(), 2);
+        // alto dev stays plain HTTP.
+        assert!(parse(&["dev", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).is_err());
+        assert!(parse(&["dev", "--amqp-ca-cert", "ca.pem"]).is_ok());
+    }
+
+    #[test]
     fn simulate_takes_its_three_files() {
         let cli = parse(&[
             "simulate",
