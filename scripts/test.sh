@@ -31,5 +31,15 @@ echo "== build (the e2e tests run the real binary)"
 cargo build --workspace --bins
 echo "== schemathesis (the REST API against its OpenAPI document)"
 scripts/schemathesis.sh
+echo "== fuzz (scripts/fuzz.sh in the background, beside the tests; log in target/fuzz.log)"
+mkdir -p target
+scripts/fuzz.sh >target/fuzz.log 2>&1 &
+FUZZ_PID=$!
 echo "== tests"
 cargo test --workspace
+if ! wait "$FUZZ_PID"; then
+    cat target/fuzz.log
+    echo "fuzzing found a crash (or could not run): see above" >&2
+    exit 1
+fi
+tail -n 3 target/fuzz.log

@@ -148,6 +148,7 @@ impl Agent {
         let mut amqp = AmqpConfig::new(&config.amqp_url);
         amqp.exchange = config.exchange.clone();
         amqp.queue_prefix = config.queue_prefix.clone();
+        amqp.ca_cert_pem = config.amqp_ca_cert.clone();
         amqp.connection_name = format!("cartridge-agent {}", config.member.member_id);
         let bus: Arc<dyn Bus> = Arc::new(AmqpBus::start(amqp));
         Agent::with_bus(config, bus)

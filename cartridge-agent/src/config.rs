@@ -238,6 +238,8 @@ pub struct Overrides {
     pub extensions_dir: Option<PathBuf>,
     pub health_interval: Option<Duration>,
     pub port_check_timeout: Option<Duration>,
+    /// `--amqp-ca-cert` (wins over `amqp.ca.cert` in agent.conf).
+    pub amqp_ca_cert: Option<PathBuf>,
 }
 
 /// Everything the agent runs with.
@@ -248,6 +250,9 @@ pub struct AgentConfig {
     pub member: MemberRef,
     pub ports: Vec<u16>,
     pub amqp_url: String,
+    /// PEM certificates trusted for an `amqps://` broker besides the system's roots
+    /// (`amqp.ca.cert` in agent.conf: a file path).
+    pub amqp_ca_cert: Option<String>,
     pub exchange: String,
     /// Prefix of queue names on the broker (see the controller's `--amqp-queue-prefix`).
     pub queue_prefix: String,
@@ -280,6 +285,32 @@ fn read(path: &Path) -> Result<String, ConfigError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The largest CA file read (a bundle of a few hundred roots).
+const MAX_CA_BYTES: u64 = 1024 * 1024;
+
+/// A CA file's PEM text, checked to hold a certificate (the TLS handshake parses it).
+fn ca_cert(path: &Path) -> Result<String, ConfigError> {
+    let malformed = |reason: &str| ConfigError::Malformed {
+        path: path.to_path_buf(),
+        key: "amqp.ca.cert".to_string(),
+        reason: reason.to_string(),
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    if size > MAX_CA_BYTES {
+        return Err(malformed("larger than 1 MiB: not a PEM CA file"));
+    }
+    let text = read(path)?;
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(malformed("no PEM certificate in it"));
+    }
+    Ok(text)
 }
 
 fn secs(path: &Path, key: &str, value: &str) -> Result<Duration, ConfigError> {
@@ -342,6 +373,13 @@ impl AgentConfig {
             .or_else(|| conf.get("amqp.url").map(str::to_string))
             .or_else(|| payload.get("AMQP_URL").map(str::to_string))
             .ok_or(ConfigError::NoBroker)?;
+        let amqp_ca_cert = match overrides
+            .amqp_ca_cert
+            .or_else(|| conf.get("amqp.ca.cert").map(PathBuf::from))
+        {
+            Some(path) => Some(ca_cert(&path)?),
+            None => None,
+        };
         let base = payload_path
             .parent()
             .and_then(Path::parent)
@@ -363,6 +401,7 @@ impl AgentConfig {
             },
             ports,
             amqp_url,
+            amqp_ca_cert,
             extensions_dir,
             exchange: overrides
                 .exchange
@@ -572,5 +611,41 @@ mod tests {
         assert_eq!(cfg.amqp_url, "amqp://payload/");
         let cfg = AgentConfig::load(&lp, Some(&conf), overrides()).unwrap();
         assert_eq!(cfg.amqp_url, "amqp://u:pw@127.0.0.1/");
+        assert_eq!(cfg.amqp_ca_cert, None);
+    }
+
+    #[test]
+    fn amqp_ca_cert_is_read_from_agent_conf_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let lp = write(dir.path(), "lp", GOOD.trim());
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let ca = write(dir.path(), "ca.pem", pem);
+        let conf = write(
+            dir.path(),
+            "agent.conf",
+            &format!("amqp.ca.cert = {}\n", ca.display()),
+        );
+        let cfg = AgentConfig::load(&lp, Some(&conf), overrides()).unwrap();
+        assert_eq!(cfg.amqp_ca_cert.as_deref(), Some(pem));
+        // Not a certificate: named with the key.
+        let garbage = write(dir.path(), "garbage.pem", "hello");
+        let conf = write(
+            dir.path(),
+            "agent2.conf",
+            &format!("amqp.ca.cert = {}\n", garbage.display()),
+        );
+        let err = AgentConfig::load(&lp, Some(&conf), overrides()).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Malformed { key, .. } if key == "amqp.ca.cert"),
+            "{err}"
+        );
+        // Missing: a read error naming the file.
+        let conf = write(
+            dir.path(),
+            "agent3.conf",
+            "amqp.ca.cert = /no/such/ca.pem\n",
+        );
+        let err = AgentConfig::load(&lp, Some(&conf), overrides()).unwrap_err();
+        assert!(err.to_string().contains("/no/such/ca.pem"), "{err}");
     }
 }

@@ -23,6 +23,10 @@ struct Args {
     /// Broker URL (`amqp://user:password@host:5672/%2f`).
     #[arg(long, env = "ALTO_AMQP_URL", hide_env_values = true)]
     amqp_url: Option<String>,
+    /// A CA certificate (PEM) trusted for an `amqps://` broker besides the system's roots
+    /// (default: `amqp.ca.cert` in agent.conf).
+    #[arg(long, env = "ALTO_AMQP_CA_CERT")]
+    amqp_ca_cert: Option<PathBuf>,
     /// Topic exchange (default amq.topic).
     #[arg(long)]
     exchange: Option<String>,
@@ -72,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
         extensions_dir: args.extensions.clone(),
         health_interval: seconds("health-interval", args.health_interval)?,
         port_check_timeout: seconds("port-check-timeout", args.port_check_timeout)?,
+        amqp_ca_cert: args.amqp_ca_cert.clone(),
     };
     if cartridge_agent::config::resolve_payload_url(&args.payload).await? {
         tracing::info!("payload fetched from PAYLOAD_URL");

@@ -16,5 +16,6 @@ pub mod model;
 pub mod naming;
 pub mod payload;
 pub mod simulate;
+pub mod tls;
 
 pub use error::{ControllerError, Result};

@@ -128,6 +128,10 @@ struct ServerArgs {
         value_name = "URL"
     )]
     amqp_url: Option<String>,
+    /// A CA certificate (PEM) trusted for an `amqps://` --amqp-url besides the system's roots
+    /// (the broker's certificate is always verified).
+    #[arg(long, env = "ALTO_AMQP_CA_CERT", value_name = "FILE")]
+    amqp_ca_cert: Option<PathBuf>,
     /// Topic exchange of the AMQP bus.
     #[arg(
         long,
@@ -191,7 +195,8 @@ struct ServerArgs {
     )]
     termination_timeout: f64,
     /// Base URL under which instances reach this REST API (for payloads too large for a
-    /// cloud's user data) [default: http://LISTEN-ADDRESS]. Use https:// beyond loopback.
+    /// cloud's user data) [default: http://LISTEN-ADDRESS, https:// with --tls-cert]. Use
+    /// https:// beyond loopback.
     #[arg(long, env = "ALTO_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
     /// Autoscaler dry run: every decision is recorded (see `alto explain`), none is carried out.
@@ -361,6 +366,31 @@ struct ServeArgs {
         value_name = "URL"
     )]
     database_url: String,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// `alto serve` over TLS: both files or neither (`alto dev` stays plain HTTP on loopback).
+#[derive(Debug, Clone, Args)]
+struct TlsArgs {
+    /// Serve the REST API, the console and /metrics over TLS with this certificate chain
+    /// (PEM, leaf first); needs --tls-key.
+    #[arg(long, env = "ALTO_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1); needs --tls-cert.
+    #[arg(long, env = "ALTO_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The server configuration, read and checked now so that a bad file stops startup.
+    fn server_config(&self) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(cloud_controller::tls::server_config(cert, key)?)),
+            (None, None) => Ok(None),
+            _ => bail!("--tls-cert and --tls-key go together"),
+        }
+    }
 }
 
 const DEFAULT_CONF: &str = "./conf";
@@ -396,14 +426,18 @@ async fn main() -> ExitCode {
             let database_url = args
                 .database_url
                 .unwrap_or_else(|| args.server.data.join("registry.db").display().to_string());
-            exit(run_server(args.server, database_url, password, generated).await)
+            exit(run_server(args.server, database_url, password, generated, None).await)
         }
         Command::Serve(args) => {
             let Some(password) = admin_password_from_env() else {
                 eprintln!("error: ALTO_ADMIN_PASSWORD must be set for `alto serve`");
                 return ExitCode::from(1);
             };
-            exit(run_server(args.server, args.database_url, password, false).await)
+            let tls = match args.tls.server_config() {
+                Ok(tls) => tls,
+                Err(e) => return exit(Err(e)),
+            };
+            exit(run_server(args.server, args.database_url, password, false, tls).await)
         }
         Command::Validate { path } => validate(&path),
         Command::Simulate {
@@ -504,6 +538,9 @@ async fn tenant_buses(args: &ServerArgs) -> anyhow::Result<Option<TenantBusOptio
     let mut amqp = messaging::AmqpConfig::new(url);
     amqp.exchange = args.amqp_exchange.clone();
     amqp.queue_prefix = args.amqp_queue_prefix.clone();
+    if let Some(path) = &args.amqp_ca_cert {
+        amqp.ca_cert_pem = Some(cloud_controller::tls::ca_pem("--amqp-ca-cert", path)?);
+    }
     Ok(Some(TenantBusOptions {
         amqp,
         admin,
@@ -529,6 +566,7 @@ async fn run_server(
     database_url: String,
     admin_password: String,
     generated: bool,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> anyhow::Result<()> {
     let bus: Arc<dyn messaging::Bus> = match &args.amqp_url {
         Some(url) => {
@@ -536,6 +574,9 @@ async fn run_server(
             config.exchange = args.amqp_exchange.clone();
             config.queue_prefix = args.amqp_queue_prefix.clone();
             config.connection_name = "alto cloud controller".into();
+            if let Some(path) = &args.amqp_ca_cert {
+                config.ca_cert_pem = Some(cloud_controller::tls::ca_pem("--amqp-ca-cert", path)?);
+            }
             let bus = messaging::AmqpBus::start(config);
             // Wait a little for the broker so that the first topology events are not lost to
             // a connection race, but serve the API without it: it may come later. A broker
@@ -569,6 +610,7 @@ async fn run_server(
         url: iaas::Secret::new(url.clone()),
         exchange: args.amqp_exchange.clone(),
         queue_prefix: args.amqp_queue_prefix.clone(),
+        ca_cert: args.amqp_ca_cert.clone(),
     });
     opts.fault_timeout = seconds("fault-timeout", args.fault_timeout)?;
     opts.termination_timeout = seconds("termination-timeout", args.termination_timeout)?;
@@ -591,7 +633,8 @@ async fn run_server(
         }
         Err(e) => return Err(e).context("cannot start the controller"),
     };
-    let (server, addr) = match api::bind_listener(controller.clone(), listener) {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let (server, addr) = match api::bind_listener_with(controller.clone(), listener, tls) {
         Ok(bound) => bound,
         Err(e) => {
             controller.shutdown().await;
@@ -603,15 +646,15 @@ async fn run_server(
         if generated {
             writeln!(out, "admin password (generated): {admin_password}")?;
         }
-        writeln!(out, "listening on http://{addr}")?;
-        writeln!(out, "web console: http://{addr}/")?;
+        writeln!(out, "listening on {scheme}://{addr}")?;
+        writeln!(out, "web console: {scheme}://{addr}/")?;
         out.flush()?;
     }
     tracing::info!(%addr, replica = %controller.leader().self_id, "REST API listening");
     let public_url = args
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
     controller.set_public_url(&public_url);
 
     let metrics_server = match args.metrics_listen {
@@ -813,6 +856,24 @@ mod tests {
             .render_long_help()
             .to_string();
         assert!(help.contains("AMQP"), "{help}");
+    }
+
+    #[test]
+    fn tls_flags_go_together_and_only_on_serve() {
+        let db = ["serve", "--database-url", "postgres://u@h/db"];
+        let with = |extra: &[&str]| parse(&[&db[..], extra].concat());
+        match with(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).map(|c| c.command) {
+            Ok(Command::Serve(a)) => {
+                assert_eq!(a.tls.tls_cert, Some(PathBuf::from("c.pem")));
+                assert_eq!(a.tls.tls_key, Some(PathBuf::from("k.pem")));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert_eq!(with(&["--tls-cert", "c.pem"]).unwrap_err().exit_code(), 2);
+        assert_eq!(with(&["--tls-key", "k.pem"]).unwrap_err().exit_code(), 2);
+        // alto dev stays plain HTTP.
+        assert!(parse(&["dev", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).is_err());
+        assert!(parse(&["dev", "--amqp-ca-cert", "ca.pem"]).is_ok());
     }
 
     #[test]

@@ -245,6 +245,9 @@ impl LocalIaas {
             "# written by the local cloud\namqp.exchange = {}\namqp.queue.prefix = {}\n",
             amqp.exchange, amqp.queue_prefix
         );
+        if let Some(ca) = &amqp.ca_cert {
+            conf.push_str(&format!("amqp.ca.cert = {}\n", ca.display()));
+        }
         for (prop, key) in [
             ("local.health.interval.secs", "health.interval.secs"),
             ("local.port.check.timeout.secs", "port.check.timeout.secs"),

@@ -55,6 +55,9 @@ pub struct AgentAmqp {
     pub url: crate::types::Secret,
     pub exchange: String,
     pub queue_prefix: String,
+    /// The CA file an `amqps://` broker's certificate is verified against (besides the
+    /// system's roots), handed to local agents as `amqp.ca.cert`.
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 /// Builds a driver for one provider entry.

@@ -63,6 +63,9 @@ pub struct AmqpConfig {
     pub prefetch: u16,
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
+    /// PEM certificates trusted for an `amqps://` broker besides the system's roots (a
+    /// private CA). The broker's certificate is always verified, against its host name.
+    pub ca_cert_pem: Option<String>,
 }
 
 impl std::fmt::Debug for AmqpConfig {
@@ -92,6 +95,7 @@ impl AmqpConfig {
             prefetch: 256,
             reconnect_min: Duration::from_millis(200),
             reconnect_max: Duration::from_secs(5),
+            ca_cert_pem: None,
         }
     }
 }
@@ -404,14 +408,44 @@ fn refusal(e: &lapin::Error) -> Option<String> {
             _ => None,
         },
         lapin::ErrorKind::AuthProviderError(message) => Some(message.clone()),
+        // An amqps:// broker whose certificate we do not trust (unknown CA, wrong host name,
+        // expired) will not become trusted by retrying.
+        lapin::ErrorKind::IOError(io) if tls_verification_failed(io) => Some(format!(
+            "TLS: the broker's certificate is not trusted: {io}"
+        )),
         _ => None,
     }
+}
+
+/// Whether an I/O error is rustls refusing the peer's certificate (or the peer refusing our
+/// handshake), as opposed to a broker that is away.
+fn tls_verification_failed(io: &std::io::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = io.get_ref().map(|e| e as _);
+    while let Some(e) = source {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::AlertReceived(_)
+            );
+        }
+        source = e.source();
+    }
+    let text = io.to_string();
+    text.contains("invalid peer certificate") || text.contains("certificate")
 }
 
 async fn connect_once(inner: &Inner, generation: u64) -> Result<(), lapin::Error> {
     let properties = ConnectionProperties::default()
         .with_connection_name(inner.config.connection_name.as_str().into());
-    let connection = Connection::connect(&inner.config.url, properties).await?;
+    let tls = lapin::tcp::OwnedTLSConfig {
+        identity: None,
+        cert_chain: inner.config.ca_cert_pem.clone(),
+    };
+    let runtime = lapin::runtime::default_runtime()?;
+    let connection =
+        Connection::connect_with_config(&inner.config.url, properties, tls, runtime).await?;
     let confirmed = connection.create_channel().await?;
     confirmed
         .confirm_select(ConfirmSelectOptions::default())

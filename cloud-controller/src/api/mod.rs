@@ -270,6 +270,15 @@ pub fn bind_listener(
     controller: Arc<Controller>,
     listener: std::net::TcpListener,
 ) -> std::io::Result<(Server, SocketAddr)> {
+    bind_listener_with(controller, listener, None)
+}
+
+/// [`bind_listener`], over TLS when `tls` is given (`alto serve --tls-cert/--tls-key`).
+pub fn bind_listener_with(
+    controller: Arc<Controller>,
+    listener: std::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<(Server, SocketAddr)> {
     let listen = listener.local_addr()?;
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -278,8 +287,12 @@ pub fn bind_listener(
     let server = HttpServer::new(move || app(controller.clone()))
         .workers(workers)
         .disable_signals()
-        .shutdown_timeout(10)
-        .listen(listener)?;
+        .shutdown_timeout(10);
+    let server = match tls {
+        // actix takes the configuration by value; the Arc only shares it with the caller.
+        Some(config) => server.listen_rustls_0_23(listener, (*config).clone())?,
+        None => server.listen(listener)?,
+    };
     let addr = server.addrs().first().copied().unwrap_or(listen);
     Ok((server.run(), addr))
 }

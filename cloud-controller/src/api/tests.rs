@@ -505,6 +505,8 @@ async fn bind_serves_on_a_free_port() {
         user: "admin".into(),
         password: Some("wrong".into()),
         json: true,
+
+        ca_cert: None,
     };
     let err = crate::cli::run(&conn, crate::cli::Command::ListCartridges)
         .await

@@ -70,18 +70,27 @@ impl Client {
             .map_err(|e| CliError::Other(format!("invalid --url {:?}: {e}", conn.url)))?;
         if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
             return Err(CliError::Other(format!(
-                "invalid --url {:?}: expected http://HOST:PORT",
+                "invalid --url {:?}: expected http://HOST:PORT or https://HOST:PORT",
                 conn.url
             )));
         }
         let password = conn.password.clone().ok_or_else(|| {
             CliError::Other("no password: set ALTO_PASSWORD (or pass --password)".to_string())
         })?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(std::time::Duration::from_secs(120))
-            .build()
-            .map_err(|e| CliError::Other(chain(&e)))?;
+            .https_only(base.scheme() == "https");
+        if let Some(path) = &conn.ca_cert {
+            let pem = crate::tls::ca_pem("--ca-cert", path)
+                .map_err(|e| CliError::Other(e.to_string()))?;
+            for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| CliError::Other(format!("--ca-cert {}: {e}", path.display())))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| CliError::Other(chain(&e)))?;
         Ok(Client {
             http,
             base,
@@ -140,7 +149,13 @@ impl Client {
                 .body(bytes);
         }
         let response = req.send().await.map_err(|e| {
-            CliError::Transport(format!("cannot reach {}: {}", self.base, chain(&e)))
+            let cause = chain(&e);
+            let hint = if cause.contains("certificate") {
+                " (the server's certificate is not trusted: pass its CA with --ca-cert or ALTO_CA_CERT)"
+            } else {
+                ""
+            };
+            CliError::Transport(format!("cannot reach {}: {cause}{hint}", self.base))
         })?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| {

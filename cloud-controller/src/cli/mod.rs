@@ -2,9 +2,10 @@
 //!
 //! Global options (accepted before or after the command): `--url` (`ALTO_URL`, else
 //! `STRATOS_URL`), `--user` (`ALTO_USER`, else `STRATOS_USERNAME`), `--password`
-//! (`ALTO_PASSWORD`, else `STRATOS_PASSWORD`) and `--json` (raw JSON on stdout for scripts;
-//! tables otherwise). Commands have Stratos 4.0's names, with 4.1's as visible aliases
-//! (`add-cartridge` = `deploy-cartridge`, ...); [`stratos_argv`] accepts 4.0's `-ap`/`-dp`.
+//! (`ALTO_PASSWORD`, else `STRATOS_PASSWORD`), `--json` (raw JSON on stdout for scripts;
+//! tables otherwise) and `--ca-cert` (`ALTO_CA_CERT`: a trust root for an https:// URL).
+//! Commands have Stratos 4.0's names, with 4.1's as visible aliases (`add-cartridge` =
+//! `deploy-cartridge`, ...); [`stratos_argv`] accepts 4.0's `-ap`/`-dp`.
 
 mod client;
 pub mod render;
@@ -42,6 +43,10 @@ pub struct Connection {
     /// Print the raw JSON responses instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// A CA certificate (PEM) trusted for an https:// --url besides the system's roots. The
+    /// server's certificate is always verified.
+    #[arg(long, env = "ALTO_CA_CERT", value_name = "FILE", global = true)]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// The client commands (Stratos 4.0 CLI names; 4.1's names as visible aliases).

@@ -368,6 +368,8 @@ fn client_urls_encode_segments() {
         user: "admin".into(),
         password: Some("x".into()),
         json: false,
+
+        ca_cert: None,
     };
     let client = client::Client::new(&conn).unwrap();
     assert_eq!(

@@ -47,6 +47,9 @@ pub struct MockCloudArgs {
         value_name = "URL"
     )]
     pub amqp_url: Option<String>,
+    /// A CA certificate (PEM) trusted for an `amqps://` --amqp-url besides the system's roots.
+    #[arg(long, env = "ALTO_AMQP_CA_CERT", value_name = "FILE")]
+    pub amqp_ca_cert: Option<std::path::PathBuf>,
     /// Topic exchange of the AMQP bus.
     #[arg(long, default_value = "amq.topic", value_name = "NAME")]
     pub amqp_exchange: String,
@@ -157,12 +160,15 @@ pub fn bind(cloud: MockCloud, listen: SocketAddr) -> std::io::Result<(Server, So
 }
 
 /// The bus of the simulated agents.
-async fn agent_bus(args: &MockCloudArgs) -> Arc<dyn messaging::Bus> {
+async fn agent_bus(args: &MockCloudArgs) -> anyhow::Result<Arc<dyn messaging::Bus>> {
     let Some(url) = &args.amqp_url else {
         tracing::warn!("no --amqp-url: the simulated agents are on an in-process bus, no controller hears them");
-        return Arc::new(messaging::InProcessBus::new());
+        return Ok(Arc::new(messaging::InProcessBus::new()));
     };
     let mut config = messaging::AmqpConfig::new(url);
+    if let Some(path) = &args.amqp_ca_cert {
+        config.ca_cert_pem = Some(crate::tls::ca_pem("--amqp-ca-cert", path)?);
+    }
     config.exchange = args.amqp_exchange.clone();
     config.queue_prefix = args.amqp_queue_prefix.clone();
     config.connection_name = "alto mock cloud".into();
@@ -176,7 +182,7 @@ async fn agent_bus(args: &MockCloudArgs) -> Arc<dyn messaging::Bus> {
     if !bus.is_connected().await {
         tracing::warn!(broker = %messaging::amqp::redact_url(url), "broker not reachable yet; serving anyway and retrying");
     }
-    Arc::new(bus)
+    Ok(Arc::new(bus))
 }
 
 fn health_patterns(conf: Option<&Path>) -> anyhow::Result<HealthPatterns> {
@@ -200,7 +206,7 @@ pub async fn run(
     shutdown: impl Future<Output = &'static str>,
 ) -> anyhow::Result<()> {
     let patterns = health_patterns(args.conf.as_deref())?;
-    let bus = agent_bus(&args).await;
+    let bus = agent_bus(&args).await?;
     let cloud = MockCloud::new(&args.data, bus, patterns)?;
     let (server, addr) =
         bind(cloud, args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;

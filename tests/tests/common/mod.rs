@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub mod replicas;
 pub mod services;
+pub mod tls;
 
 pub const ADMIN_PASSWORD: &str = "e2e-admin-pw";
 

@@ -6,7 +6,7 @@ use super::*;
 use std::net::TcpListener;
 
 /// A free TCP port on loopback (bound and released: good enough for a test's own service).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -28,13 +28,20 @@ pub struct OwnBroker {
 
 impl OwnBroker {
     pub fn start(tag: &str) -> OwnBroker {
+        OwnBroker::start_with_conf(tag, "")
+    }
+
+    /// [`OwnBroker::start`] with more rabbitmq.conf lines (e.g. a TLS listener).
+    pub fn start_with_conf(tag: &str, extra_conf: &str) -> OwnBroker {
         let dir = temp_dir(&format!("rabbit-{tag}"));
         let (port, dist_port) = (free_port(), free_port());
         let node = format!("alto-{tag}-{port}@localhost");
         std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("write enabled_plugins");
         std::fs::write(
             dir.join("rabbitmq.conf"),
-            format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"),
+            format!(
+                "listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n{extra_conf}"
+            ),
         )
         .expect("write rabbitmq.conf");
         std::fs::write(
