@@ -526,8 +526,16 @@ async fn tenant_buses(args: &ServerArgs) -> anyhow::Result<Option<TenantBusOptio
         tracing::warn!("--bus-separation none: every tenant's agents share one virtual host and can forge each other's events (docs/SECURITY.md)");
         return Ok(None);
     }
-    let admin = BrokerAdmin::new(url, args.amqp_management_url.as_deref())
-        .context("--amqp-management-url")?;
+    let ca = match &args.amqp_ca_cert {
+        Some(path) => Some(cloud_controller::tls::ca_pem("--amqp-ca-cert", path)?),
+        None => None,
+    };
+    let admin = BrokerAdmin::new(
+        url,
+        args.amqp_management_url.as_deref(),
+        ca.as_deref().map(str::as_bytes),
+    )
+    .context("--amqp-management-url")?;
     match admin.list_vhosts().await {
         Ok(_) => {}
         Err(e @ BrokerAdminError::Refused { .. }) | Err(e @ BrokerAdminError::BadUrl { .. }) => {
@@ -538,9 +546,7 @@ async fn tenant_buses(args: &ServerArgs) -> anyhow::Result<Option<TenantBusOptio
     let mut amqp = messaging::AmqpConfig::new(url);
     amqp.exchange = args.amqp_exchange.clone();
     amqp.queue_prefix = args.amqp_queue_prefix.clone();
-    if let Some(path) = &args.amqp_ca_cert {
-        amqp.ca_cert_pem = Some(cloud_controller::tls::ca_pem("--amqp-ca-cert", path)?);
-    }
+    amqp.ca_cert_pem = ca;
     Ok(Some(TenantBusOptions {
         amqp,
         admin,

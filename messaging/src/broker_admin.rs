@@ -115,7 +115,13 @@ impl std::fmt::Debug for BrokerAdmin {
 impl BrokerAdmin {
     /// The management API at `management_url` (credentials in it, else those of `amqp_url`),
     /// or, when none is given, on the AMQP host's port 15672 with the AMQP credentials.
-    pub fn new(amqp_url: &str, management_url: Option<&str>) -> Result<Self, BrokerAdminError> {
+    /// `ca_pem`: a CA certificate trusted (besides the system's roots) for an https://
+    /// management API.
+    pub fn new(
+        amqp_url: &str,
+        management_url: Option<&str>,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self, BrokerAdminError> {
         let amqp = parse(amqp_url)?;
         let (mut base, user, password) = match management_url {
             Some(m) => {
@@ -155,14 +161,19 @@ impl BrokerAdmin {
         let _ = base.set_username("");
         let _ = base.set_password(None);
         let base = base.as_str().trim_end_matches('/').to_string();
-        let http = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .build()
-            .map_err(|e| BrokerAdminError::Unreachable {
-                base: base.clone(),
-                op: "build an HTTP client".into(),
-                reason: e.to_string(),
+        let mut http = reqwest::Client::builder().timeout(CALL_TIMEOUT);
+        if let Some(pem) = ca_pem {
+            let ca = reqwest::Certificate::from_pem(pem).map_err(|e| BrokerAdminError::BadUrl {
+                url: base.clone(),
+                reason: format!("the CA certificate: {e}"),
             })?;
+            http = http.add_root_certificate(ca);
+        }
+        let http = http.build().map_err(|e| BrokerAdminError::Unreachable {
+            base: base.clone(),
+            op: "build an HTTP client".into(),
+            reason: e.to_string(),
+        })?;
         Ok(BrokerAdmin {
             http,
             base,
@@ -421,13 +432,14 @@ mod tests {
 
     #[test]
     fn management_defaults_to_the_amqp_host_and_credentials() {
-        let admin = BrokerAdmin::new("amqp://bob:s%40cret@10.0.0.9:5673/%2f", None).unwrap();
+        let admin = BrokerAdmin::new("amqp://bob:s%40cret@10.0.0.9:5673/%2f", None, None).unwrap();
         assert_eq!(admin.base, "http://10.0.0.9:15672");
         assert_eq!(admin.user, "bob");
         assert_eq!(admin.password, "s@cret");
         let admin = BrokerAdmin::new(
             "amqp://bob:pw@10.0.0.9/%2f",
             Some("https://mgmt.example:8443/"),
+            None,
         )
         .unwrap();
         assert_eq!(admin.base, "https://mgmt.example:8443");
