@@ -20,6 +20,7 @@ use super::leadership::Leadership;
 use super::scaling_state::ScalingState;
 use super::store::{internal, now_secs, Store};
 use super::topology::TopologyPublisher;
+use crate::agent_endpoints::AgentEndpoints;
 use crate::error::{ControllerError, Result};
 use crate::metrics::Metrics;
 use alto_registry::{Fence, Member, RegistryError, Transition};
@@ -44,6 +45,8 @@ pub(crate) struct Actuator {
     heartbeats: Arc<Heartbeats>,
     leadership: Arc<Leadership>,
     metrics: Arc<Metrics>,
+    /// Broker and health receiver addresses for the payload.
+    endpoints: Arc<AgentEndpoints>,
     /// Members with a cloud call in flight.
     busy: Mutex<HashSet<String>>,
     /// Members whose termination failed: not before this, and how many failures so far.
@@ -64,6 +67,7 @@ pub(crate) struct ActuatorParts {
     pub leadership: Arc<Leadership>,
     /// Every cloud call is counted and timed here.
     pub metrics: Arc<Metrics>,
+    pub endpoints: Arc<AgentEndpoints>,
 }
 
 impl Actuator {
@@ -79,6 +83,7 @@ impl Actuator {
             heartbeats: parts.heartbeats,
             leadership: parts.leadership,
             metrics: parts.metrics,
+            endpoints: parts.endpoints,
             busy: Mutex::new(HashSet::new()),
             retry_at: Mutex::new(HashMap::new()),
         }
@@ -161,7 +166,7 @@ impl Actuator {
             tracing::info!(member = %member.member_id, "resuming a start from before a restart");
         }
         // A payload the format cannot carry will not get better: the member ends here.
-        let line = match launch::payload_line(&cartridge, &cluster, member) {
+        let line = match launch::payload_line(&cartridge, &cluster, member, &self.endpoints) {
             Ok(line) => line,
             Err(e) => return self.start_failed(member, &e.to_string()).await,
         };

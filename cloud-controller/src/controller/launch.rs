@@ -3,6 +3,7 @@
 //! cluster rows alone, so a start after a restart is the same start.
 
 use super::definitions::Definitions;
+use crate::agent_endpoints::AgentEndpoints;
 use crate::error::{ControllerError, Result};
 use crate::payload::{self, Payload, PayloadInput};
 use alto_config::Cartridge;
@@ -21,6 +22,7 @@ pub(crate) struct PayloadFor<'a> {
 pub(crate) fn member_payload(
     cartridge: &Cartridge,
     who: &PayloadFor<'_>,
+    endpoints: &AgentEndpoints,
 ) -> Result<Payload, payload::PayloadError> {
     let ports: Vec<u16> = cartridge.port_mappings.iter().map(|p| p.port).collect();
     let properties: Vec<(String, String)> = cartridge
@@ -43,6 +45,7 @@ pub(crate) fn member_payload(
         deployment: "default",
         provider: cartridge.provider.as_deref().unwrap_or("default"),
         properties: &properties,
+        endpoints,
     })
 }
 
@@ -92,6 +95,7 @@ pub(crate) fn payload_line(
     cartridge: &Cartridge,
     cluster: &Cluster,
     member: &Member,
+    endpoints: &AgentEndpoints,
 ) -> Result<String> {
     member_payload(
         cartridge,
@@ -101,6 +105,7 @@ pub(crate) fn payload_line(
             network_partition_id: &member.network_partition_id,
             partition_id: &member.partition_id,
         },
+        endpoints,
     )
     .map(|p| p.to_line())
     .map_err(|e| ControllerError::invalid(e.to_string()))

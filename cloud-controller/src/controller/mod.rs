@@ -137,6 +137,8 @@ pub struct ControllerOptions {
     /// The most members a tenant's clusters may have together (by their policies' maximum).
     pub max_members_per_tenant: u32,
 }
+    /// Broker and health receiver addresses put in every payload (Stratos agents read them).
+    pub agent_endpoints: crate::agent_endpoints::AgentEndpoints,
 
 impl ControllerOptions {
     pub fn new(
@@ -165,6 +167,7 @@ impl ControllerOptions {
             max_members_per_cluster: DEFAULT_MAX_MEMBERS_PER_CLUSTER,
             max_members_per_tenant: DEFAULT_MAX_MEMBERS_PER_TENANT,
         }
+            agent_endpoints: Default::default(),
     }
 }
 
@@ -288,6 +291,7 @@ impl Controller {
         }));
         let cleanup = Arc::new(CleanupTracker::new(
             store.clone(),
+            endpoints: Arc::new(opts.agent_endpoints.clone()),
             topology.clone(),
             opts.termination_timeout,
             leadership.clone(),

@@ -105,6 +105,7 @@ impl Controller {
                 network_partition_id: &np_id,
                 partition_id: &partition_id,
             },
+            &crate::agent_endpoints::AgentEndpoints::default(),
         )
         .map_err(|e| ControllerError::invalid(e.to_string()))?;
 
