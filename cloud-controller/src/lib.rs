@@ -17,5 +17,6 @@ pub mod model;
 pub mod naming;
 pub mod payload;
 pub mod simulate;
+pub mod thrift_receiver;
 
 pub use error::{ControllerError, Result};

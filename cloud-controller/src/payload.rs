@@ -328,7 +328,10 @@ CLUSTER_INSTANCE_ID=myphp-1"
         assert_eq!(stratos["CEP_IP"], "10.0.0.2");
         assert_eq!(stratos["CEP_PORT"], "7711");
         // A cartridge's payload_parameter wins over the controller's address.
-        let props = vec![("payload_parameter.MB_IP".to_string(), "mq.internal".to_string())];
+        let props = vec![(
+            "payload_parameter.MB_IP".to_string(),
+            "mq.internal".to_string(),
+        )];
         let mut inp = input(&props);
         inp.endpoints = &endpoints;
         let p = build(&inp).unwrap();

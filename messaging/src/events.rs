@@ -470,8 +470,7 @@ mod tests {
                         service_name: "php".into(),
                         service_type: "SingleTenant".into(),
                         port_map: ports,
-                        cluster_id_cluster_map: [("myphp.php.domain".to_string(), cluster)]
-                            .into(),
+                        cluster_id_cluster_map: [("myphp.php.domain".to_string(), cluster)].into(),
                     },
                 )]
                 .into(),
@@ -505,7 +504,9 @@ mod tests {
         let entry = &cluster["memberMap"]["myphp.php.domain4f1c"];
         assert_eq!(entry["serviceName"], "php");
         assert_eq!(entry["clusterId"], "myphp.php.domain");
-        let stack = entry["memberStateManager"]["stateStack"].as_array().unwrap();
+        let stack = entry["memberStateManager"]["stateStack"]
+            .as_array()
+            .unwrap();
         assert_eq!(stack.last().unwrap(), "Initialized");
         assert_eq!(entry["portMap"]["8280"]["value"], 8080);
         assert!(entry["properties"].is_object());

@@ -73,6 +73,7 @@ use data_lock::DataLock;
 use decisions::DecisionLog;
 use definitions::Definitions;
 use grants::PayloadGrants;
+pub use health::HealthSink;
 use heartbeats::Heartbeats;
 use history::LoadHistory;
 use iaas::DriverContext;
@@ -136,9 +137,9 @@ pub struct ControllerOptions {
     pub max_members_per_cluster: u32,
     /// The most members a tenant's clusters may have together (by their policies' maximum).
     pub max_members_per_tenant: u32,
-}
     /// Broker and health receiver addresses put in every payload (Stratos agents read them).
     pub agent_endpoints: crate::agent_endpoints::AgentEndpoints,
+}
 
 impl ControllerOptions {
     pub fn new(
@@ -166,8 +167,8 @@ impl ControllerOptions {
             leader_lease: Duration::from_secs(10),
             max_members_per_cluster: DEFAULT_MAX_MEMBERS_PER_CLUSTER,
             max_members_per_tenant: DEFAULT_MAX_MEMBERS_PER_TENANT,
-        }
             agent_endpoints: Default::default(),
+        }
     }
 }
 
@@ -184,6 +185,8 @@ pub struct Controller {
     limits: MemberLimits,
     wake: Arc<ScalingWake>,
     history: Arc<LoadHistory>,
+    /// Where health stats go (the Thrift receiver feeds it too).
+    health_sink: Arc<HealthSink>,
     session_key: SessionKey,
     metrics: Arc<Metrics>,
     /// Cached credentials, failed-login throttling, bounded verifications.
@@ -288,10 +291,10 @@ impl Controller {
             heartbeats: heartbeats.clone(),
             leadership: leadership.clone(),
             metrics: metrics.clone(),
+            endpoints: Arc::new(opts.agent_endpoints.clone()),
         }));
         let cleanup = Arc::new(CleanupTracker::new(
             store.clone(),
-            endpoints: Arc::new(opts.agent_endpoints.clone()),
             topology.clone(),
             opts.termination_timeout,
             leadership.clone(),
@@ -332,16 +335,17 @@ impl Controller {
             metrics.clone(),
         ));
 
+        let health_sink = Arc::new(HealthSink {
+            heartbeats,
+            scaling: scaling_state,
+            wake: wake.clone(),
+            history: history.clone(),
+            metrics: metrics.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        });
         let tasks = vec![
             tokio::spawn(ingest.run(status_queue)),
-            tokio::spawn(health::run(
-                health_queue,
-                heartbeats,
-                scaling_state,
-                wake.clone(),
-                history.clone(),
-                metrics.clone(),
-            )),
+            tokio::spawn(health::run(health_queue, health_sink.clone())),
             tokio::spawn(topology.clone().run(
                 store.clone(),
                 opts.topology_interval,
@@ -370,6 +374,7 @@ impl Controller {
             },
             wake,
             history,
+            health_sink,
             session_key: SessionKey::new(),
             metrics,
             logins: LoginGuard::new(),
@@ -396,6 +401,11 @@ impl Controller {
     /// Who leads, as this replica last saw it.
     pub fn leader(&self) -> LeaderView {
         self.leadership.view()
+    }
+
+    /// Where health stats are applied: the Thrift receiver's sink (`--thrift-listen`).
+    pub fn health_sink(&self) -> Arc<HealthSink> {
+        self.health_sink.clone()
     }
 
     /// The controller's counters, gauges and histograms.

@@ -45,6 +45,18 @@ impl ScalingState {
     /// Feed one stat into its cluster's windows (by arrival time: agents' clocks may differ).
     /// Stats of clusters and members the controller does not track are dropped, so the map
     /// never grows with what the network sends.
+    /// Is `member_id` a live member of `cluster_id` (as the scaling loop last saw it)?
+    pub(crate) fn tracks(&self, cluster_id: &str, member_id: &str) -> bool {
+        self.clusters
+            .lock()
+            .map(|clusters| {
+                clusters
+                    .get(cluster_id)
+                    .is_some_and(|c| c.members.contains(member_id))
+            })
+            .unwrap_or(false)
+    }
+
     pub(crate) fn apply_health(&self, stats: &MemberHealthStatsEvent, now: f64) {
         let Ok(mut clusters) = self.clusters.lock() else {
             return;

@@ -12,8 +12,8 @@ use crate::error::Result;
 use alto_registry::{Cluster, Member};
 use messaging::events::{
     ClusterInfo as TopologyCluster, CompleteTopologyEvent, MemberActivatedEvent, MemberAddresses,
-    MemberCreatedEvent, MemberInitializedEvent, MemberRef, MemberStatusEvent,
-    MemberTerminatedEvent, Topology, TopologyCluster as TopologyClusterEntry, TopologyMember, MemberStateManager,
+    MemberCreatedEvent, MemberInitializedEvent, MemberRef, MemberStateManager, MemberStatusEvent,
+    MemberTerminatedEvent, Topology, TopologyCluster as TopologyClusterEntry, TopologyMember,
     TopologyService,
 };
 use messaging::{Bus, Event, MemberState, Subscription};
