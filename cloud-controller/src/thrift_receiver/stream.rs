@@ -170,3 +170,99 @@ pub fn decode(
     }
     Ok(events)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use thrift::OrderedFloat;
+
+    const HEALTH: &str = r#"{"name":"cartridge_agent_health_stats","version":"1.0.0","nickName":"n","description":"d","payloadData":[{"name":"cluster_id", "type": "STRING"},{"name":"member_id", "type": "STRING"},{"name":"health_description", "type": "STRING"},{"name":"value", "type": "DOUBLE"}]}"#;
+
+    fn bundle(
+        strings: &[&str],
+        longs: Vec<i64>,
+        doubles: Vec<f64>,
+        events: i32,
+    ) -> ThriftEventBundle {
+        ThriftEventBundle::new(
+            "s".to_string(),
+            events,
+            Vec::new(),
+            longs,
+            doubles.into_iter().map(OrderedFloat).collect::<Vec<_>>(),
+            Vec::new(),
+            strings.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            None,
+        )
+    }
+
+    #[test]
+    fn events_are_laid_out_one_after_another() {
+        let def = StreamDefinition::parse(HEALTH).unwrap();
+        assert_eq!(def.id(), "cartridge_agent_health_stats:1.0.0");
+        let id = def.id();
+        let b = bundle(
+            &[
+                &id,
+                "c1",
+                "m1",
+                "load_average",
+                &id,
+                "c1",
+                "m1",
+                "memory_consumption",
+            ],
+            vec![10, 20],
+            vec![55.0, 40.0],
+            2,
+        );
+        let events = decode(&b, |s| (s == id).then(|| def.clone())).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].timestamp, 20);
+        assert_eq!(
+            events[1].string("health_description"),
+            Some("memory_consumption")
+        );
+        assert_eq!(events[1].number("value"), Some(40.0));
+        let stat = super::super::health_stat(&events[0]).unwrap();
+        assert_eq!(stat.member.cluster_id, "c1");
+        assert_eq!(stat.load_average, Some(55.0));
+        assert_eq!(stat.memory_consumption, None);
+    }
+
+    #[test]
+    fn short_oversized_and_undefined_bundles_are_refused() {
+        let def = StreamDefinition::parse(HEALTH).unwrap();
+        let id = def.id();
+        let short = bundle(&[&id, "c1", "m1", "load_average"], vec![10], vec![], 1);
+        assert_eq!(
+            decode(&short, |_| Some(def.clone())),
+            Err(StreamError::Short {
+                index: 0,
+                kind: "double"
+            })
+        );
+        let many = bundle(&[], vec![], vec![], 1_000_000);
+        assert!(matches!(
+            decode(&many, |_| Some(def.clone())),
+            Err(StreamError::TooManyEvents(_))
+        ));
+        let unknown = bundle(&["x:1", "c1"], vec![1], vec![1.0], 1);
+        assert!(matches!(
+            decode(&unknown, |_| None),
+            Err(StreamError::UndefinedStream { .. })
+        ));
+        assert!(StreamDefinition::parse("{").is_err());
+        let wide = format!(
+            r#"{{"name":"w","version":"1","payloadData":[{}]}}"#,
+            (0..65)
+                .map(|i| format!(r#"{{"name":"a{i}","type":"INT"}}"#))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(
+            StreamDefinition::parse(&wide),
+            Err(StreamError::TooManyAttributes(65))
+        );
+    }
+}
