@@ -119,7 +119,7 @@ impl Sessions {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.sessions.lock().map(|s| s.len()).unwrap_or(0)
     }
 }
@@ -137,7 +137,7 @@ mod tests {
         for _ in 0..MAX_SESSIONS + 10 {
             sessions.open(Principal::Platform);
         }
-        assert_eq!(sessions.len(), MAX_SESSIONS);
+        assert_eq!(sessions.count(), MAX_SESSIONS);
         assert_eq!(sessions.principal(&first), None, "the oldest went first");
         let id = sessions.open(Principal::Platform);
         assert_eq!(sessions.principal(&id), Some(Principal::Platform));
