@@ -428,9 +428,13 @@ fn the_unmodified_stratos_agent_is_a_first_class_agent() {
     );
     let mut fleet = Fleet::start(data.clone(), dir.join("agents"), openssl_conf);
     let admin = alto.admin();
+    // An alias (so a cluster id) of this run's own: every controller on the broker's default
+    // virtual host reaches every anonymous MQTT agent, and the stock agent takes the first
+    // CompleteTopologyEvent it sees as the topology (docs/PROTOCOL.md).
+    let alias = format!("pca{}", std::process::id());
     let (status, sub) = admin.post_json(
         "/api/subscriptions",
-        &json!({"cartridgeType": "stratosweb", "alias": "pca", "autoscalePolicy": "stratos-load", "deploymentPolicy": "stratos-deployment"}),
+        &json!({"cartridgeType": "stratosweb", "alias": alias, "autoscalePolicy": "stratos-load", "deploymentPolicy": "stratos-deployment"}),
     );
     assert_eq!(status, 201, "{sub}");
     let cluster_id = sub["clusterId"].as_str().expect("clusterId").to_string();
@@ -500,7 +504,7 @@ fn the_unmodified_stratos_agent_is_a_first_class_agent() {
     println!("scaled up to 3 at {:.0?}", started.elapsed());
 
     // Unsubscribe: the Active members go through the agents' cleanup handshake.
-    let (status, body) = admin.delete("/api/subscriptions/pca");
+    let (status, body) = admin.delete(&format!("/api/subscriptions/{alias}"));
     assert!(
         status == 200 || status == 202 || status == 204,
         "{status} {body}"
