@@ -22,6 +22,11 @@ export ALTO_MOTO_SERVER
 ensure_chromium
 ALTO_SELENIUM_PYTHON="$(scripts/selenium.sh)"
 export ALTO_SELENIUM_PYTHON
+# The unmodified Stratos 4.1.0 Python agent: pyenv's Python 2.7.18 and a virtualenv from PyPI;
+# the Thrift compiler for the data bridge's generated code.
+ALTO_STRATOS_PYTHON="$(scripts/stratos-agent.sh)"
+export ALTO_STRATOS_PYTHON
+scripts/thrift-compiler.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -3,6 +3,7 @@
 //! `alto-registry` (separate crates so they compile and test on their own); scaling logic lives
 //! in the `autoscaler` crate and clouds behind the `iaas` crate's `Iaas` trait.
 
+pub mod agent_endpoints;
 pub mod api;
 pub mod auth;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod model;
 pub mod naming;
 pub mod payload;
 pub mod simulate;
+pub mod thrift_receiver;
 pub mod tls;
 
 pub use error::{ControllerError, Result};

@@ -224,6 +224,17 @@ struct ServerArgs {
     reconcile: String,
     #[command(flatten)]
     scaling: ScalingArgs,
+    /// Seconds between two CompleteTopologyEvents (also sent at start and on request; Stratos
+    /// 4.1 agents wait for one before they start).
+    #[arg(
+        long,
+        env = "ALTO_TOPOLOGY_INTERVAL",
+        default_value_t = 60.0,
+        value_name = "SECS"
+    )]
+    topology_interval: f64,
+    #[command(flatten)]
+    stratos: cloud_controller::thrift_receiver::cli::StratosArgs,
     /// The most members a cluster may have: a deployment policy allowing more is refused (400).
     #[arg(long, env = "ALTO_MAX_MEMBERS_PER_CLUSTER", value_name = "N",
           default_value_t = cloud_controller::controller::DEFAULT_MAX_MEMBERS_PER_CLUSTER,
@@ -620,6 +631,9 @@ async fn run_server(
     });
     opts.fault_timeout = seconds("fault-timeout", args.fault_timeout)?;
     opts.termination_timeout = seconds("termination-timeout", args.termination_timeout)?;
+    opts.topology_interval = seconds("topology-interval", args.topology_interval)?;
+    let stratos = args.stratos.prepare(args.amqp_url.as_deref())?;
+    opts.agent_endpoints = stratos.endpoints();
     args.scaling.apply(&mut opts.scaling)?;
     opts.max_members_per_cluster = args.max_members_per_cluster;
     opts.max_members_per_tenant = args.max_members_per_tenant;
@@ -639,6 +653,13 @@ async fn run_server(
         }
         Err(e) => return Err(e).context("cannot start the controller"),
     };
+    let thrift = match stratos.start(controller.health_sink(), &admin_password) {
+        Ok(thrift) => thrift,
+        Err(e) => {
+            controller.shutdown().await;
+            return Err(e);
+        }
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let (server, addr) = match api::bind_listener_with(controller.clone(), listener, tls) {
         Ok(bound) => bound,
@@ -654,6 +675,9 @@ async fn run_server(
         }
         writeln!(out, "listening on {scheme}://{addr}")?;
         writeln!(out, "web console: {scheme}://{addr}/")?;
+        if let Some(thrift) = &thrift {
+            writeln!(out, "thrift receiver: {}", thrift.local_addr())?;
+        }
         out.flush()?;
     }
     tracing::info!(%addr, replica = %controller.leader().self_id, "REST API listening");

@@ -3,6 +3,7 @@
 //! The format has no escaping, so a value containing `,` (or a key containing `=`) would
 //! silently split into garbage on the instance: we reject it with an error naming the key.
 
+use crate::agent_endpoints::AgentEndpoints;
 use std::fmt;
 
 /// An ordered payload under construction.
@@ -113,6 +114,8 @@ pub struct PayloadInput<'a> {
     pub properties: &'a [(String, String)],
     /// The member's tenant's place on the broker, when tenants are kept apart there.
     pub broker: Option<BrokerKeys<'a>>,
+    /// The broker and health receiver addresses for Stratos agents.
+    pub endpoints: &'a AgentEndpoints,
 }
 
 /// How a member's agent reaches its tenant's virtual host (docs/PROTOCOL.md).
@@ -123,6 +126,18 @@ pub struct BrokerKeys<'a> {
     pub user: &'a str,
     pub password: &'a str,
     pub vhost: &'a str,
+}
+
+/// Stratos 4.1's `APPLICATION_ID`: Altostratus has no applications, so a subscription is its
+/// own application, named by its alias (the topology's `appId` is the same value).
+pub fn application_id(alias: &str) -> String {
+    alias.to_string()
+}
+
+/// Stratos 4.1's `CLUSTER_INSTANCE_ID`: a cluster has one instance here, `<alias>-1` (the
+/// topology's member `clusterInstanceId` is the same value).
+pub fn cluster_instance_id(alias: &str) -> String {
+    format!("{alias}-1")
 }
 
 /// Build a member's payload with Stratos' keys and order.
@@ -165,7 +180,33 @@ pub fn build(input: &PayloadInput<'_>) -> Result<Payload, PayloadError> {
         .set("LB_CLUSTER_ID", "null")?
         .set("NETWORK_PARTITION_ID", input.network_partition_id)?
         .set("PARTITION_ID", input.partition_id)?;
+    add_stratos_keys(&mut p, input)?;
     Ok(p)
+}
+
+/// The keys the Stratos 4.1 Python agent needs besides the above (its `config.py` requires
+/// `APPLICATION_ID`; `agent.py` reads the broker from `MB_IP`/`MB_PORT` through the image's
+/// configurator, the health receiver from `CEP_IP`/`CEP_PORT`). A value a cartridge's
+/// `payload_parameter.*` already set is kept: the admin's word wins.
+fn add_stratos_keys(p: &mut Payload, input: &PayloadInput<'_>) -> Result<(), PayloadError> {
+    let mut keys = vec![
+        ("APPLICATION_ID", application_id(input.alias)),
+        ("CLUSTER_INSTANCE_ID", cluster_instance_id(input.alias)),
+    ];
+    if let Some(mqtt) = &input.endpoints.mqtt {
+        keys.push(("MB_IP", mqtt.host.clone()));
+        keys.push(("MB_PORT", mqtt.port.to_string()));
+    }
+    if let Some(cep) = &input.endpoints.cep {
+        keys.push(("CEP_IP", cep.host.clone()));
+        keys.push(("CEP_PORT", cep.port.to_string()));
+    }
+    for (key, value) in keys {
+        if p.get(key).is_none() {
+            p.set(key, &value)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -189,8 +230,14 @@ mod tests {
             provider: "apache",
             properties: props,
             broker: None,
+            endpoints: &NO_ENDPOINTS,
         }
     }
+
+    static NO_ENDPOINTS: AgentEndpoints = AgentEndpoints {
+        mqtt: None,
+        cep: None,
+    };
 
     #[test]
     fn builds_stratos_keys_in_order() {
@@ -207,7 +254,8 @@ mod tests {
             "SERVICE_NAME=php,HOST_NAME=myphp.php.stratos.org,MULTITENANT=false,TENANT_ID=3,\
 TENANT_RANGE=3,CARTRIDGE_ALIAS=myphp,CLUSTER_ID=myphp.php.domain,CARTRIDGE_KEY=abcdefghijklmnop,\
 DEPLOYMENT=default,PORTS=80|443,PROVIDER=apache,MB_URLS=127.0.0.1:5672,MEMBER_ID=myphp.php.domain-1,\
-LB_CLUSTER_ID=null,NETWORK_PARTITION_ID=np1,PARTITION_ID=p1"
+LB_CLUSTER_ID=null,NETWORK_PARTITION_ID=np1,PARTITION_ID=p1,APPLICATION_ID=myphp,\
+CLUSTER_INSTANCE_ID=myphp-1"
         );
         let parsed = Payload::parse(&line);
         assert_eq!(parsed.get("PORTS"), Some("80|443"));
@@ -252,5 +300,63 @@ LB_CLUSTER_ID=null,NETWORK_PARTITION_ID=np1,PARTITION_ID=p1"
         let printed = format!("{p:?}");
         assert!(!printed.contains("abcdefghijklmnop"), "{printed}");
         assert!(printed.contains("myphp.php.domain"));
+    }
+
+    /// Every key the Stratos 4.1 Python agent's `config.py` reads as required
+    /// (`read_property(KEY)` with `critical=True`), and the broker and receiver keys, as it
+    /// splits the line: on `,`, then on `=` keeping the second piece only.
+    #[test]
+    fn carries_what_the_stratos_agent_requires() {
+        let endpoints = AgentEndpoints {
+            mqtt: Some(crate::agent_endpoints::HostPort {
+                host: "10.0.0.1".into(),
+                port: 1883,
+            }),
+            cep: Some(crate::agent_endpoints::HostPort {
+                host: "10.0.0.2".into(),
+                port: 7711,
+            }),
+        };
+        let mut inp = input(&[]);
+        inp.endpoints = &endpoints;
+        let line = build(&inp).unwrap().to_line();
+        let stratos: std::collections::HashMap<&str, &str> = line
+            .split(',')
+            .map(|pair| {
+                let mut pieces = pair.split('=');
+                (pieces.next().unwrap(), pieces.next().unwrap_or(""))
+            })
+            .collect();
+        for key in [
+            "APPLICATION_ID",
+            "SERVICE_NAME",
+            "CLUSTER_ID",
+            "CARTRIDGE_KEY",
+            "PORTS",
+            "MULTITENANT",
+            "TENANT_ID",
+        ] {
+            let value = stratos.get(key).copied().unwrap_or("");
+            assert!(
+                !value.is_empty() && value != "null",
+                "{key} missing in {line}"
+            );
+        }
+        assert_eq!(stratos["CLUSTER_INSTANCE_ID"], "myphp-1");
+        assert_eq!(stratos["MEMBER_ID"], "myphp.php.domain-1");
+        assert_eq!(stratos["MB_IP"], "10.0.0.1");
+        assert_eq!(stratos["MB_PORT"], "1883");
+        assert_eq!(stratos["CEP_IP"], "10.0.0.2");
+        assert_eq!(stratos["CEP_PORT"], "7711");
+        // A cartridge's payload_parameter wins over the controller's address.
+        let props = vec![(
+            "payload_parameter.MB_IP".to_string(),
+            "mq.internal".to_string(),
+        )];
+        let mut inp = input(&props);
+        inp.endpoints = &endpoints;
+        let p = build(&inp).unwrap();
+        assert_eq!(p.get("MB_IP"), Some("mq.internal"));
+        assert_eq!(p.to_line().matches("MB_IP=").count(), 1);
     }
 }

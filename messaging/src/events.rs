@@ -120,6 +120,16 @@ pub struct ClusterInfo {
     pub host_names: Vec<String>,
     pub tenant_range: String,
     pub is_lb_cluster: bool,
+    /// Always `false` here; Stratos 4.1 agents read it (docs/PROTOCOL.md).
+    #[serde(default)]
+    pub is_kubernetes_cluster: bool,
+    /// Stratos 4.1's application id; Altostratus has no applications and gives the
+    /// subscription alias, the same value as the payload's `APPLICATION_ID`.
+    #[serde(default)]
+    pub app_id: String,
+    /// Always empty; Stratos 4.1.6 agents read it.
+    #[serde(default)]
+    pub kubernetes_services: Vec<serde_json::Value>,
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
 }
@@ -152,6 +162,31 @@ pub struct TopologyMember {
     pub addresses: MemberAddresses,
     /// Milliseconds since the Unix epoch.
     pub init_time: i64,
+    /// Stratos' member state holder: Stratos 4.1 agents take the member's state from the top
+    /// of `stateStack`, not from `status`.
+    #[serde(default)]
+    pub member_state_manager: MemberStateManager,
+    /// The cartridge's ports, keyed by proxy port (as in MemberActivatedEvent).
+    #[serde(default)]
+    pub port_map: BTreeMap<String, Port>,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Stratos 4.1's `memberStateManager`: here the stack holds the current state only (the
+/// history is not kept), which is all a Stratos agent reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStateManager {
+    pub state_stack: Vec<MemberState>,
+}
+
+impl MemberStateManager {
+    pub fn current(state: MemberState) -> Self {
+        MemberStateManager {
+            state_stack: vec![state],
+        }
+    }
 }
 
 /// One cluster in a [`CompleteTopologyEvent`]: the ClusterCreatedEvent shape plus its members.
@@ -409,6 +444,110 @@ mod tests {
         assert_eq!(v["memberPrivateIPs"][0], "10.0.0.1");
         assert_eq!(v["defaultPublicIP"], "20.0.0.1");
         assert_eq!(v["instanceId"], "i-1");
+    }
+
+    /// What the Stratos 4.1 Python agent's `CompleteTopologyEvent.create_from_json` reads
+    /// without a default (a missing one raises KeyError and the agent never initialises), and
+    /// what its member event parsers index directly.
+    #[test]
+    fn complete_topology_has_what_the_stratos_parser_reads() {
+        let port = Port {
+            protocol: "http".into(),
+            value: 8080,
+            proxy: Some(8280),
+        };
+        let ports: BTreeMap<String, Port> = [("8280".to_string(), port)].into();
+        let topology_member = TopologyMember {
+            member: member(),
+            status: MemberState::Initialized,
+            instance_id: Some("i-1".into()),
+            addresses: MemberAddresses::default(),
+            init_time: 1,
+            member_state_manager: MemberStateManager::current(MemberState::Initialized),
+            port_map: ports.clone(),
+            properties: BTreeMap::new(),
+        };
+        let cluster = TopologyCluster {
+            cluster: ClusterInfo {
+                service_name: "php".into(),
+                cluster_id: "myphp.php.domain".into(),
+                autoscale_policy_name: "economy".into(),
+                deployment_policy_name: "dep".into(),
+                host_names: vec!["myphp.example.org".into()],
+                tenant_range: "1".into(),
+                is_lb_cluster: false,
+                is_kubernetes_cluster: false,
+                app_id: "myphp".into(),
+                kubernetes_services: Vec::new(),
+                properties: BTreeMap::new(),
+            },
+            member_map: [("myphp.php.domain4f1c".to_string(), topology_member)].into(),
+        };
+        let event = Event::CompleteTopologyEvent(CompleteTopologyEvent {
+            topology: Topology {
+                service_map: [(
+                    "php".to_string(),
+                    TopologyService {
+                        service_name: "php".into(),
+                        service_type: "SingleTenant".into(),
+                        port_map: ports,
+                        cluster_id_cluster_map: [("myphp.php.domain".to_string(), cluster)].into(),
+                    },
+                )]
+                .into(),
+                initialized: true,
+            },
+        });
+        let v: serde_json::Value = serde_json::from_slice(&event.to_json()).unwrap();
+        let topology = &v["topology"];
+        assert_eq!(topology["initialized"], true);
+        let service = &topology["serviceMap"]["php"];
+        assert_eq!(service["serviceType"], "SingleTenant");
+        assert_eq!(service["portMap"]["8280"]["protocol"], "http");
+        assert_eq!(service["portMap"]["8280"]["value"], 8080);
+        let cluster = &service["clusterIdClusterMap"]["myphp.php.domain"];
+        for key in [
+            "serviceName",
+            "autoscalePolicyName",
+            "deploymentPolicyName",
+            "hostNames",
+            "tenantRange",
+            "isLbCluster",
+            "isKubernetesCluster",
+            "properties",
+            "memberMap",
+            "appId",
+            "kubernetesServices",
+        ] {
+            assert!(!cluster[key].is_null(), "cluster lacks {key}: {cluster}");
+        }
+        assert_eq!(cluster["appId"], "myphp");
+        let entry = &cluster["memberMap"]["myphp.php.domain4f1c"];
+        assert_eq!(entry["serviceName"], "php");
+        assert_eq!(entry["clusterId"], "myphp.php.domain");
+        let stack = entry["memberStateManager"]["stateStack"]
+            .as_array()
+            .unwrap();
+        assert_eq!(stack.last().unwrap(), "Initialized");
+        assert_eq!(entry["portMap"]["8280"]["value"], 8080);
+        assert!(entry["properties"].is_object());
+
+        // MemberCreatedEvent: `properties` is indexed without a default.
+        let created = Event::MemberCreatedEvent(MemberCreatedEvent {
+            member: member(),
+            init_time: 1,
+            properties: BTreeMap::new(),
+        });
+        let v: serde_json::Value = serde_json::from_slice(&created.to_json()).unwrap();
+        assert!(v["properties"].is_object());
+        // MemberActivatedEvent: `portMap` is iterated without a default.
+        let activated = Event::MemberActivatedEvent(MemberActivatedEvent {
+            member: member(),
+            port_map: BTreeMap::new(),
+            addresses: MemberAddresses::default(),
+        });
+        let v: serde_json::Value = serde_json::from_slice(&activated.to_json()).unwrap();
+        assert!(v["portMap"].is_object());
     }
 
     #[test]

@@ -21,6 +21,7 @@ use super::scaling_state::ScalingState;
 use super::store::{internal, now_secs, Store};
 use super::tenant_bus::TenantBuses;
 use super::topology::TopologyPublisher;
+use crate::agent_endpoints::AgentEndpoints;
 use crate::error::{ControllerError, Result};
 use crate::metrics::Metrics;
 use alto_registry::{Fence, Member, RegistryError, Transition};
@@ -46,6 +47,8 @@ pub(crate) struct Actuator {
     leadership: Arc<Leadership>,
     metrics: Arc<Metrics>,
     tenant_buses: Arc<TenantBuses>,
+    /// Broker and health receiver addresses for the payload.
+    endpoints: Arc<AgentEndpoints>,
     /// Members with a cloud call in flight.
     busy: Mutex<HashSet<String>>,
     /// Members whose termination failed: not before this, and how many failures so far.
@@ -68,6 +71,7 @@ pub(crate) struct ActuatorParts {
     pub metrics: Arc<Metrics>,
     /// Each member's payload names its tenant's virtual host.
     pub tenant_buses: Arc<TenantBuses>,
+    pub endpoints: Arc<AgentEndpoints>,
 }
 
 impl Actuator {
@@ -84,6 +88,7 @@ impl Actuator {
             leadership: parts.leadership,
             metrics: parts.metrics,
             tenant_buses: parts.tenant_buses,
+            endpoints: parts.endpoints,
             busy: Mutex::new(HashSet::new()),
             retry_at: Mutex::new(HashMap::new()),
         }
@@ -167,7 +172,13 @@ impl Actuator {
         }
         // A payload the format cannot carry will not get better: the member ends here.
         let broker = self.tenant_buses.agent_keys(cluster.tenant_id).await?;
-        let line = match launch::payload_line(&cartridge, &cluster, member, broker.as_ref()) {
+        let line = match launch::payload_line(
+            &cartridge,
+            &cluster,
+            member,
+            broker.as_ref(),
+            &self.endpoints,
+        ) {
             Ok(line) => line,
             Err(e) => return self.start_failed(member, &e.to_string()).await,
         };

@@ -4,6 +4,7 @@
 
 use super::definitions::Definitions;
 use super::tenant_bus::AgentBusKeys;
+use crate::agent_endpoints::AgentEndpoints;
 use crate::error::{ControllerError, Result};
 use crate::payload::{self, BrokerKeys, Payload, PayloadInput};
 use alto_config::Cartridge;
@@ -24,6 +25,7 @@ pub(crate) struct PayloadFor<'a> {
 pub(crate) fn member_payload(
     cartridge: &Cartridge,
     who: &PayloadFor<'_>,
+    endpoints: &AgentEndpoints,
 ) -> Result<Payload, payload::PayloadError> {
     let ports: Vec<u16> = cartridge.port_mappings.iter().map(|p| p.port).collect();
     let properties: Vec<(String, String)> = cartridge
@@ -52,6 +54,7 @@ pub(crate) fn member_payload(
             password: &b.password,
             vhost: &b.vhost,
         }),
+        endpoints,
     })
 }
 
@@ -103,6 +106,7 @@ pub(crate) fn payload_line(
     cluster: &Cluster,
     member: &Member,
     broker: Option<&AgentBusKeys>,
+    endpoints: &AgentEndpoints,
 ) -> Result<String> {
     member_payload(
         cartridge,
@@ -113,6 +117,7 @@ pub(crate) fn payload_line(
             partition_id: &member.partition_id,
             broker,
         },
+        endpoints,
     )
     .map(|p| p.to_line())
     .map_err(|e| ControllerError::invalid(e.to_string()))

@@ -77,6 +77,7 @@ use decisions::DecisionLog;
 pub use definition_writes::{Submitted, WriteMode};
 use definitions::Definitions;
 use grants::PayloadGrants;
+pub use health::HealthSink;
 use heartbeats::Heartbeats;
 use history::LoadHistory;
 use iaas::DriverContext;
@@ -144,6 +145,8 @@ pub struct ControllerOptions {
     pub max_members_per_tenant: u32,
     /// One virtual host and broker user per tenant (`None`: tenants share the bus).
     pub tenant_buses: Option<TenantBusOptions>,
+    /// Broker and health receiver addresses put in every payload (Stratos agents read them).
+    pub agent_endpoints: crate::agent_endpoints::AgentEndpoints,
 }
 
 impl ControllerOptions {
@@ -173,6 +176,7 @@ impl ControllerOptions {
             max_members_per_cluster: DEFAULT_MAX_MEMBERS_PER_CLUSTER,
             max_members_per_tenant: DEFAULT_MAX_MEMBERS_PER_TENANT,
             tenant_buses: None,
+            agent_endpoints: Default::default(),
         }
     }
 }
@@ -192,6 +196,8 @@ pub struct Controller {
     limits: MemberLimits,
     wake: Arc<ScalingWake>,
     history: Arc<LoadHistory>,
+    /// Where health stats go (the Thrift receiver feeds it too).
+    health_sink: Arc<HealthSink>,
     session_key: SessionKey,
     metrics: Arc<Metrics>,
     /// Cached credentials, failed-login throttling, bounded verifications.
@@ -309,6 +315,7 @@ impl Controller {
             leadership: leadership.clone(),
             metrics: metrics.clone(),
             tenant_buses: tenant_buses.clone(),
+            endpoints: Arc::new(opts.agent_endpoints.clone()),
         }));
         let cleanup = Arc::new(CleanupTracker::new(
             store.clone(),
@@ -352,6 +359,15 @@ impl Controller {
             metrics.clone(),
         ));
 
+        let health_sink = Arc::new(HealthSink {
+            heartbeats,
+            scaling: scaling_state,
+            wake: wake.clone(),
+            history: history.clone(),
+            metrics: metrics.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            thrift_only_for_shared: tenant_buses.is_separated().then(|| definitions.clone()),
+        });
         // The platform bus's deliveries and those admitted from tenants' virtual hosts meet
         // in the same consumers.
         let (status_tx, status_rx) = tokio::sync::mpsc::channel(256);
@@ -368,11 +384,7 @@ impl Controller {
             tokio::spawn(ingest.run(messaging::Subscription::from_receiver(status_rx))),
             tokio::spawn(health::run(
                 messaging::Subscription::from_receiver(health_rx),
-                heartbeats,
-                scaling_state,
-                wake.clone(),
-                history.clone(),
-                metrics.clone(),
+                health_sink.clone(),
             )),
             tokio::spawn(topology.clone().run(
                 store.clone(),
@@ -404,6 +416,7 @@ impl Controller {
             },
             wake,
             history,
+            health_sink,
             session_key: SessionKey::new(),
             metrics,
             logins: LoginGuard::new(),
@@ -430,6 +443,11 @@ impl Controller {
     /// Who leads, as this replica last saw it.
     pub fn leader(&self) -> LeaderView {
         self.leadership.view()
+    }
+
+    /// Where health stats are applied: the Thrift receiver's sink (`--thrift-listen`).
+    pub fn health_sink(&self) -> Arc<HealthSink> {
+        self.health_sink.clone()
     }
 
     /// The controller's counters, gauges and histograms.

@@ -21,6 +21,8 @@ struct ClusterScaling {
     memory: ScalingMemory,
     /// The members the windows track (to forget the ones that went).
     members: HashSet<String>,
+    /// The cluster's cartridge type, as its members say (set once one is seen).
+    service_name: Option<String>,
     /// The deployment policy's network partitions, as of the last evaluation: cluster-level
     /// stats for any other network partition are dropped (the map stays bounded).
     network_partitions: HashSet<String>,
@@ -50,6 +52,27 @@ impl ScalingState {
     /// Feed one stat into its cluster's windows (by arrival time: agents' clocks may differ).
     /// Stats of clusters and members the controller does not track are dropped, so the map
     /// never grows with what the network sends.
+    /// Is `member_id` a live member of `cluster_id` (as the scaling loop last saw it)?
+    pub(crate) fn tracks(&self, cluster_id: &str, member_id: &str) -> bool {
+        self.clusters
+            .lock()
+            .map(|clusters| {
+                clusters
+                    .get(cluster_id)
+                    .is_some_and(|c| c.members.contains(member_id))
+            })
+            .unwrap_or(false)
+    }
+
+    /// The cartridge type of a tracked cluster.
+    pub(crate) fn service_of(&self, cluster_id: &str) -> Option<String> {
+        self.clusters
+            .lock()
+            .ok()?
+            .get(cluster_id)
+            .and_then(|c| c.service_name.clone())
+    }
+
     pub(crate) fn apply_health(&self, stats: &MemberHealthStatsEvent, now: f64) {
         let Ok(mut clusters) = self.clusters.lock() else {
             return;
@@ -185,6 +208,7 @@ impl ScalingState {
                 health: ClusterHealth::new(settings.window_config()),
                 memory: ScalingMemory::default(),
                 members: HashSet::new(),
+                service_name: None,
                 network_partitions: HashSet::new(),
                 whole_cluster: MetricWindows::new(settings.window_config()),
             });
@@ -193,6 +217,9 @@ impl ScalingState {
             cluster.health.forget_member(gone);
         }
         cluster.members = live;
+        if let Some(m) = members.first() {
+            cluster.service_name = Some(m.service_name.clone());
+        }
         cluster.health.expire(now);
         let mut statuses = Vec::with_capacity(members.len());
         for m in members {

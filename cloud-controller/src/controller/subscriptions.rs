@@ -109,6 +109,7 @@ impl Controller {
                 partition_id: &partition_id,
                 broker: None,
             },
+            &crate::agent_endpoints::AgentEndpoints::default(),
         )
         .map_err(|e| ControllerError::invalid(e.to_string()))?;
 

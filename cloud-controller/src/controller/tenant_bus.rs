@@ -158,6 +158,11 @@ impl TenantBuses {
         }
     }
 
+    /// Whether tenants have virtual hosts of their own.
+    pub(crate) fn is_separated(&self) -> bool {
+        self.separated.is_some()
+    }
+
     /// Look again at the tenants now (a subscription was made or removed).
     pub(crate) fn nudge(&self) {
         self.wake.notify_one();

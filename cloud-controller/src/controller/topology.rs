@@ -13,7 +13,7 @@ use crate::error::Result;
 use alto_registry::{Cluster, Member};
 use messaging::events::{
     ClusterInfo as TopologyCluster, CompleteTopologyEvent, MemberActivatedEvent, MemberAddresses,
-    MemberCreatedEvent, MemberInitializedEvent, MemberRef, MemberStatusEvent,
+    MemberCreatedEvent, MemberInitializedEvent, MemberRef, MemberStateManager, MemberStatusEvent,
     MemberTerminatedEvent, Topology, TopologyCluster as TopologyClusterEntry, TopologyMember,
     TopologyService,
 };
@@ -201,15 +201,19 @@ impl TopologyPublisher {
                     port_map: self.definitions.port_map(&cluster.service_name),
                     cluster_id_cluster_map: BTreeMap::new(),
                 });
+            let port_map = self.definitions.port_map(&cluster.service_name);
             let member_map = by_cluster
                 .remove(&cluster.cluster_id)
                 .unwrap_or_default()
                 .iter()
                 .map(|m| {
+                    let mut member = member_ref(m);
+                    member.cluster_instance_id =
+                        Some(crate::payload::cluster_instance_id(&cluster.alias));
                     (
                         m.member_id.clone(),
                         TopologyMember {
-                            member: member_ref(m),
+                            member,
                             status: m.state,
                             instance_id: m.instance_id.clone(),
                             addresses: MemberAddresses::new(
@@ -217,6 +221,9 @@ impl TopologyPublisher {
                                 m.public_ips.clone(),
                             ),
                             init_time: m.created_at,
+                            member_state_manager: MemberStateManager::current(m.state),
+                            port_map: port_map.clone(),
+                            properties: BTreeMap::new(),
                         },
                     )
                 })
@@ -307,6 +314,9 @@ pub(crate) fn topology_cluster(cluster: &Cluster) -> TopologyCluster {
         host_names: vec![cluster.host_name.clone()],
         tenant_range: cluster.tenant_id.to_string(),
         is_lb_cluster: false,
+        is_kubernetes_cluster: false,
+        app_id: crate::payload::application_id(&cluster.alias),
+        kubernetes_services: Vec::new(),
         properties: BTreeMap::new(),
     }
 }
