@@ -132,6 +132,13 @@ ensure_rabbitmq() {
     log "RabbitMQ ready at 127.0.0.1:5672 (MQTT on $MQTT_PORT, management on 15672)"
 }
 
+# The C libraries the build links: OpenSSL (the Thrift receiver's TLS 1.0 for Stratos agents).
+ensure_build_libraries() {
+    if ! dpkg -s libssl-dev pkg-config >/dev/null 2>&1; then
+        apt_install libssl-dev pkg-config
+    fi
+}
+
 # promtool (Debian's prometheus package) checks the exposition of GET /metrics in the e2e tests.
 ensure_promtool() {
     if ! command -v promtool >/dev/null 2>&1; then

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
+ensure_build_libraries
 ensure_postgres
 ensure_rabbitmq
 ensure_promtool
