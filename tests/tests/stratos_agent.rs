@@ -496,13 +496,16 @@ fn the_unmodified_stratos_agent_is_a_first_class_agent() {
     // 1-minute load average per core, kept above zero by bounded CPU burners) → scale up.
     let burning = Arc::new(AtomicBool::new(false));
     let burners = burn_cpu(burning.clone(), Duration::from_secs(90));
-    let (status, body) = admin.post_xml("/api/autoscalingPolicies", &load_policy(5));
-    assert_eq!(status, 201, "{body}");
+    let (status, body) = admin.put_xml("/api/autoscalingPolicies/stratos-load", &load_policy(5));
+    assert_eq!(status, 200, "{body}");
     admin.wait_for(
         &path,
         Duration::from_secs(60),
-        "a third member from the load",
-        |s, b| s == 200 && member_states(b).len() == 3,
+        "a third member from the load, Active by its own agent",
+        |s, b| {
+            let states = member_states(b);
+            s == 200 && states.len() == 3 && states.iter().all(|st| st == "Active")
+        },
     );
     burning.store(true, Ordering::Relaxed);
     for burner in burners {

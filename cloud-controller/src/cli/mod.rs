@@ -86,6 +86,20 @@ pub enum Command {
     },
     /// List the autoscaling policies.
     ListAutoscalingPolicies,
+    /// Define a network partition (Stratos 4.1 JSON, or XML) (platform admin).
+    AddNetworkPartition(ResourceArgs),
+    /// List the network partitions.
+    ListNetworkPartitions,
+    /// Show one network partition in Stratos 4.1 JSON.
+    DescribeNetworkPartition {
+        /// The network partition's id.
+        id: String,
+    },
+    /// Remove a network partition (refused while a deployment policy uses it).
+    RemoveNetworkPartition {
+        /// The network partition's id.
+        id: String,
+    },
     /// List the deployment policies.
     ListDeploymentPolicies,
     /// Create a tenant and its admin user (platform admin only).
@@ -271,14 +285,43 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
             });
         }
         Command::DescribeAutoscalingPolicy { id } => {
-            let v = client.get(&["api", "autoscalingPolicies"]).await?;
-            let policy = find_by_id(&v, &id, "autoscaling policy")?;
+            let policy = client.get(&["api", "autoscalingPolicies", &id]).await?;
             output(json_out, &policy, || pretty(&policy));
         }
         Command::DescribeDeploymentPolicy { id } => {
-            let v = client.get(&["api", "deploymentPolicies"]).await?;
-            let policy = find_by_id(&v, &id, "deployment policy")?;
+            let policy = client.get(&["api", "deploymentPolicies", &id]).await?;
             output(json_out, &policy, || pretty(&policy));
+        }
+        Command::AddNetworkPartition(args) => {
+            let v = deploy(&client, "networkPartitions", &args.path).await?;
+            output(json_out, &v, || {
+                format!("added network partition {}", render::field(&v, &["id"]))
+            });
+        }
+        Command::ListNetworkPartitions => {
+            let v = client.get(&["api", "networkPartitions"]).await?;
+            output(json_out, &v, || {
+                items(&v)
+                    .iter()
+                    .map(|np| {
+                        let partitions = np["partitions"].as_array().map_or(0, Vec::len);
+                        format!(
+                            "{}\t{}\t{partitions} partition(s)",
+                            render::field(np, &["id"]),
+                            render::field(np, &["provider"])
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Command::DescribeNetworkPartition { id } => {
+            let v = client.get(&["api", "networkPartitions", &id]).await?;
+            output(json_out, &v, || pretty(&v));
+        }
+        Command::RemoveNetworkPartition { id } => {
+            let v = client.delete(&["api", "networkPartitions", &id]).await?;
+            output(json_out, &v, || format!("removed network partition {id}"));
         }
         Command::ListAutoscalingPolicies => {
             let v = client.get(&["api", "autoscalingPolicies"]).await?;
@@ -421,15 +464,6 @@ async fn cluster_of_checked(
         }
     }
     Ok(render::field(sub, &["clusterId"]))
-}
-
-/// The item of a listed collection whose `id` is `id` (describe-* without a GET by id).
-fn find_by_id(list: &Value, id: &str, what: &str) -> Result<Value, CliError> {
-    items(list)
-        .into_iter()
-        .find(|p| p["id"].as_str() == Some(id))
-        .cloned()
-        .ok_or_else(|| CliError::Other(format!("no {what} with id {id}")))
 }
 
 fn pretty(v: &Value) -> String {
