@@ -14,17 +14,23 @@ use crate::error::Result;
 use alto_registry::Member;
 use messaging::events::InstanceCleanupMemberEvent;
 use messaging::Event;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A request not answered yet is sent again this often: an event to an agent can be lost
+/// (an agent that had not subscribed yet after a restart of either side, a lossy MQTT
+/// session), and agents treat a repeat as a no-op. The termination timeout still runs from
+/// the first request.
+const RESEND_INTERVAL: Duration = Duration::from_secs(5);
 
 pub(crate) struct CleanupTracker {
     store: Store,
     topology: Arc<TopologyPublisher>,
     timeout: Duration,
     leadership: Arc<Leadership>,
-    /// Members this process has sent the request to.
-    sent: Mutex<HashSet<String>>,
+    /// Members this process has sent the request to, and when it last did.
+    sent: Mutex<HashMap<String, Instant>>,
 }
 
 impl CleanupTracker {
@@ -39,7 +45,7 @@ impl CleanupTracker {
             topology,
             timeout,
             leadership,
-            sent: Mutex::new(HashSet::new()),
+            sent: Mutex::new(HashMap::new()),
         }
     }
 
@@ -57,11 +63,15 @@ impl CleanupTracker {
         Ok(())
     }
 
-    /// Send the request unless this process already did; one the bus refused (an outage) is
-    /// sent again by the next pass.
+    /// Send the request unless this process did within [`RESEND_INTERVAL`]; one the bus
+    /// refused (an outage) is sent again by the next pass.
     async fn send(&self, member: &Member) {
         let member_id = member.member_id.as_str();
-        if self.sent.lock().is_ok_and(|s| s.contains(member_id)) {
+        let recent = self.sent.lock().is_ok_and(|s| {
+            s.get(member_id)
+                .is_some_and(|at| at.elapsed() < RESEND_INTERVAL)
+        });
+        if recent {
             return;
         }
         let sent = self
@@ -76,13 +86,13 @@ impl CleanupTracker {
             .await;
         if sent {
             if let Ok(mut s) = self.sent.lock() {
-                s.insert(member_id.to_string());
+                s.insert(member_id.to_string(), Instant::now());
             }
         }
     }
 
-    /// For members with a recorded request: send it again if this process has not (a restart
-    /// lost the first one), and return those whose agent did not answer in time.
+    /// For members with a recorded request: send it again if this process has not lately (a
+    /// restart or a lost event), and return those whose agent did not answer in time.
     pub(crate) async fn follow_up<'a>(&self, members: &'a [Member]) -> Vec<&'a Member> {
         let now = now_ms();
         let mut overdue = Vec::new();
@@ -105,7 +115,7 @@ impl CleanupTracker {
     /// Forget members no longer live.
     pub(crate) fn retain(&self, live: &HashSet<&str>) {
         if let Ok(mut s) = self.sent.lock() {
-            s.retain(|id| live.contains(id.as_str()));
+            s.retain(|id, _| live.contains(id.as_str()));
         }
     }
 }
