@@ -376,6 +376,15 @@ fn burn_cpu(stop: Arc<AtomicBool>, for_at_most: Duration) -> Vec<std::thread::Jo
 
 #[test]
 fn the_unmodified_stratos_agent_is_a_first_class_agent() {
+    // The agent's sources are not ours to commit: they come from ../shared, and without it
+    // there is nothing to run (the only skip the house allows, said out loud).
+    if !agent_source().is_dir() {
+        println!(
+            "SKIP: {} is absent; the unmodified Stratos agent cannot be run",
+            agent_source().display()
+        );
+        return;
+    }
     let started = Instant::now();
     let _ = python();
     // The broker's anonymous MQTT listener, mapped to a virtual host of its own (the agent
