@@ -116,6 +116,10 @@ ensure_rabbitmq() {
         rabbitmqctl -q delete_user "$name" >/dev/null 2>&1 || true
     done
     rabbitmqctl -q add_vhost "$MQTT_ANONYMOUS_VHOST" >/dev/null 2>&1 || true
+    # Earlier runs' controllers left their durable queues in the shared anonymous vhost.
+    for name in $(rabbitmqctl -q list_queues -p "$MQTT_ANONYMOUS_VHOST" name 2>/dev/null | grep '^e2e-' || true); do
+        rabbitmqctl -q delete_queue -p "$MQTT_ANONYMOUS_VHOST" "$name" >/dev/null 2>&1 || true
+    done
     rabbitmqctl -q set_permissions -p "$MQTT_ANONYMOUS_VHOST" guest '.*' '.*' '.*' >/dev/null
     rabbitmqctl -q set_global_parameter mqtt_port_to_vhost_mapping \
         "{\"$MQTT_ANONYMOUS_PORT\": \"$MQTT_ANONYMOUS_VHOST\"}" >/dev/null
