@@ -42,7 +42,7 @@ mkdir -p target
 scripts/fuzz.sh >target/fuzz.log 2>&1 &
 FUZZ_PID=$!
 echo "== tests"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 if ! wait "$FUZZ_PID"; then
     cat target/fuzz.log
     echo "fuzzing found a crash (or could not run): see above" >&2
