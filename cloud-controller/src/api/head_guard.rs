@@ -647,6 +647,58 @@ GET /last HTTP/1.1\r\nHost: h\r\n\r\n";
         assert_eq!(read_all(&mut g, 4096), stream);
     }
 
+    /// xorshift64: reproducible inputs without a property-testing dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    #[test]
+    fn mangled_input_in_any_pieces_never_panics_and_only_a_prefix_passes() {
+        let seeds: [&[u8]; 3] = [
+            b"PUT /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2;x\r\nab\r\n0\r\nT: 1\r\n\r\n",
+            b"\r\nGET /?q=1 HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n\x00\xff",
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..3000 {
+            let mut input = seeds[round % seeds.len()].to_vec();
+            for _ in 0..rng.below(4) {
+                let at = rng.below(input.len());
+                match rng.below(3) {
+                    0 => input[at] = rng.next() as u8,
+                    1 => input.insert(at, b"\r\n:; 0\x00"[rng.below(7)]),
+                    _ => {
+                        input.remove(at);
+                    }
+                }
+            }
+            let mut pieces = Vec::new();
+            let mut rest = input.as_slice();
+            while !rest.is_empty() {
+                let (piece, tail) = rest.split_at(1 + rng.below(rest.len().min(40)));
+                pieces.push(piece);
+                rest = tail;
+            }
+            let mut g = guard(&pieces);
+            let passed = read_all(&mut g, 1 + rng.below(64));
+            assert!(input.starts_with(&passed), "round {round}: {input:?}");
+            let answer = shut_down(&mut g);
+            if !answer.is_empty() {
+                assert!(json_of(&answer)["status"].is_u64(), "{answer}");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_first_head_that_does_not_arrive_in_time_is_answered_408() {
         let slow = script(&[b"GET /healthz HT"], true);
