@@ -286,3 +286,22 @@ fn over_tls_a_head_too_large_is_answered_in_the_json_shape_and_cookies_are_secur
     assert!(cookie.contains("Secure"), "{cookie}");
     alto.stop();
 }
+
+#[test]
+fn the_peer_address_still_reaches_login_throttling() {
+    // Past 20 failures from one address (each for a different login, so no login's own
+    // limit applies) the address is throttled: only the peer address tells them apart.
+    let dir = temp_dir("request-heads-peer");
+    let alto = Alto::start(&dir.join("data"), None);
+    let mut statuses = Vec::new();
+    for i in 0..22 {
+        let (status, body) = alto
+            .api(&format!("nobody-{i}"), "wrong")
+            .get("/api/clusters");
+        assert_eq!(body["status"], status, "{body}");
+        statuses.push(status);
+    }
+    assert_eq!(&statuses[..20], &[401; 20], "{statuses:?}");
+    assert_eq!(statuses[21], 429, "{statuses:?}");
+    alto.stop();
+}
