@@ -7,8 +7,10 @@
 //! answered in the JSON error shape. Parsing is httparse's, the parser actix-http uses, with
 //! the same default configuration.
 
-use actix_web::http::header::HeaderName;
 use actix_web::http::{Method, StatusCode, Uri};
+
+/// The most header fields actix-http parses (a limit of ours above it could not be reached).
+const ACTIX_MAX_HEADERS: usize = 96;
 
 /// Bounds on what a client may send outside a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,8 +116,9 @@ pub enum HeadCheck {
 /// Parse a complete or partial head. Size limits on partial heads are the caller's (it knows
 /// how far the request line got without parsing again); this enforces them on complete ones.
 pub fn check_head(bytes: &[u8], limits: &HeadLimits) -> HeadCheck {
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut request = httparse::Request::new(&mut headers);
+    let mut slots = [httparse::EMPTY_HEADER; ACTIX_MAX_HEADERS];
+    let mut request =
+        httparse::Request::new(&mut slots[..limits.max_headers.min(ACTIX_MAX_HEADERS)]);
     match request.parse(bytes) {
         Ok(httparse::Status::Partial) => HeadCheck::Incomplete,
         Ok(httparse::Status::Complete(len)) if len > limits.max_head_bytes => {
@@ -161,20 +164,21 @@ fn framing(
     Uri::try_from(target).map_err(|_| Refusal::bad_request("invalid request target"))?;
     let http11 = version == 1;
 
+    // Names are compared as they are: httparse admits only token characters in a name, all of
+    // which `HeaderName` accepts (actix-http unwraps it), so no name is refused here.
     let mut fields = FramingFields::default();
     for header in request.headers.iter() {
-        let name = HeaderName::from_bytes(header.name.as_bytes())
-            .map_err(|_| Refusal::bad_request("invalid header name"))?;
+        let name = header.name;
         let value = header.value;
-        if name == actix_web::http::header::CONTENT_LENGTH {
+        if name.eq_ignore_ascii_case("content-length") {
             fields.content_lengths += 1;
             fields.content_length = Some(value);
-        } else if name == actix_web::http::header::TRANSFER_ENCODING {
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
             fields.transfer_encodings += 1;
             fields.transfer_encoding = Some(value);
-        } else if name == actix_web::http::header::HOST {
+        } else if name.eq_ignore_ascii_case("host") {
             fields.hosts += 1;
-        } else if name == actix_web::http::header::UPGRADE {
+        } else if name.eq_ignore_ascii_case("upgrade") {
             fields.websocket |=
                 ascii_trimmed(value).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
         }
@@ -384,6 +388,27 @@ mod tests {
             check(&format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", &long[1..])),
             HeadCheck::Complete { .. }
         ));
+    }
+
+    #[test]
+    fn every_header_name_httparse_admits_is_a_header_name_for_actix() {
+        for byte in 0..=255u8 {
+            let mut head = b"GET / HTTP/1.1\r\nHost: a\r\nX".to_vec();
+            head.push(byte);
+            head.extend_from_slice(b": v\r\n\r\n");
+            let mut slots = [httparse::EMPTY_HEADER; 4];
+            let mut request = httparse::Request::new(&mut slots);
+            if let Ok(httparse::Status::Complete(_)) = request.parse(&head) {
+                for header in request.headers.iter() {
+                    assert!(
+                        actix_web::http::header::HeaderName::from_bytes(header.name.as_bytes())
+                            .is_ok(),
+                        "byte {byte}: {:?}",
+                        header.name
+                    );
+                }
+            }
+        }
     }
 
     #[test]

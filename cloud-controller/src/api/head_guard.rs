@@ -221,17 +221,20 @@ impl<IO> HeadGuard<IO> {
     fn advance_head(&mut self) -> bool {
         let head = &self.pending[self.released..];
         let scan = &mut self.head;
-        let mut line_ended = false;
-        for (offset, &byte) in head[scan.scanned..].iter().enumerate() {
-            if scan.request_line_start.is_none() && byte != b'\r' && byte != b'\n' {
-                scan.request_line_start = Some(scan.scanned + offset);
-            }
-            if byte == b'\n' {
-                scan.lines += 1;
-                line_ended = true;
-                scan.request_line_done |= scan.request_line_start.is_some();
-            }
+        let new = &head[scan.scanned..];
+        let new_lines = new.iter().filter(|&&b| b == b'\n').count();
+        if scan.request_line_start.is_none() {
+            scan.request_line_start = new
+                .iter()
+                .position(|&b| b != b'\r' && b != b'\n')
+                .map(|i| scan.scanned + i);
         }
+        if let Some(start) = scan.request_line_start {
+            scan.request_line_done =
+                scan.request_line_done || head[start.max(scan.scanned)..].contains(&b'\n');
+        }
+        scan.lines += new_lines;
+        let line_ended = new_lines > 0;
         scan.scanned = head.len();
         let limits = self.limits;
         if let Some(start) = scan.request_line_start {
