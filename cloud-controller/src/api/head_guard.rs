@@ -1,7 +1,8 @@
 //! A connection wrapper below actix-http that checks every request head before actix-http
 //! reads it, so that an oversized or malformed head is answered in the JSON error shape of
 //! [`super::error`] instead of actix's empty-bodied 431/400 (which it writes before any of our
-//! code runs and has no setting for).
+//! code runs and has no setting for); it also owns the wait for the first head (408), which
+//! actix would answer with an empty body too.
 //!
 //! Reading: bytes from the client are held until the head they belong to is complete and
 //! passes [`check_head`]; then the head and its body (by `Content-Length`, or by following the
