@@ -7,7 +7,7 @@
 //! Commands have Stratos 4.0's names, with 4.1's as visible aliases (`add-cartridge` =
 //! `deploy-cartridge`, ...); [`stratos_argv`] accepts 4.0's `-ap`/`-dp`.
 
-mod client;
+pub(crate) mod client;
 pub mod render;
 mod stratos;
 mod wait;
