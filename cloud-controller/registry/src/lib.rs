@@ -22,7 +22,8 @@
 //! what any replica serves the same (the leader's last reconciliation).
 //!
 //! Queries live by table: members in `member_queries.rs`, decision records in
-//! `decisions.rs`, grants in `grants.rs`, the lease in `leadership.rs`, the rest here.
+//! `decisions.rs`, grants in `grants.rs`, the lease in `leadership.rs`, the rest here; the
+//! REST API's keyset pages and member counts in `pages.rs`.
 
 mod records;
 mod schema;
@@ -263,8 +264,10 @@ mod grants;
 #[macro_use]
 mod leadership;
 mod member_queries;
+mod pages;
 
 pub use leadership::{Fence, Lease};
+pub use pages::{MemberKey, Page};
 
 /// The registry handle; cheap to clone (clones share the pool).
 #[derive(Clone)]

@@ -128,6 +128,7 @@ on_both_backends! {
 mod decisions;
 mod grants;
 mod leadership;
+mod pages;
 
 fn new_sub(tenant: i64, alias: &str) -> (NewSubscription, NewCluster) {
     let cluster_id = format!("{alias}.php.domain");

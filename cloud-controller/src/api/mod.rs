@@ -16,13 +16,20 @@
 //! | `POST /api/tenants` | create a tenant (platform admin) → 201 |
 //! | `GET /api/subscriptions`, `POST /api/subscriptions` | the caller's subscriptions; subscribe → 201 |
 //! | `DELETE /api/subscriptions/{alias}` | unsubscribe → 202 (`Unsubscribing`) |
-//! | `GET /api/clusters`, `GET /api/clusters/{clusterId}` | the caller's clusters with members |
+//! | `GET /api/clusters`, `GET /api/clusters/{clusterId}` | the caller's clusters; each with `memberCounts` (by state) and one page of `members` (oldest first), `nextCursor` naming the next page of members |
 //! | `GET /api/clusters/{clusterId}/decisions` | the cluster's recent autoscaler decision records, oldest first |
 //! | `GET /api/leader` | which replica leads: `{"leader", "self", "isLeader", "since", "fencingToken"}`, no auth (like `/healthz`, a probe for load balancers and operators) |
 //! | `GET /api/reconcile` | the last reconciliation pass with the clouds (platform admin): `{"time", "mode", "actions", "errors", "totals"}` |
 //! | `GET /api/openapi.json` | this API's OpenAPI 3.1 document, generated from the handlers' annotations ([`openapi`]), no auth |
 //! | `GET /`, `/console/...` | the web console (HTML; its own login and session cookie): [`crate::console`] |
 //! | `GET /api/payload/{token}` | a member's payload, for clouds with too little user data (no Basic auth: the token is the credential) |
+//!
+//! Paging ([`paging`], [`crate::paging`]): every list (`GET` of cartridges, both policy kinds,
+//! network partitions, subscriptions, clusters, decisions; a cluster's members; the
+//! reconciliation report's actions) takes `limit` (1–1000, default 100; anything else is a 400)
+//! and `cursor` (opaque, from the page before). Lists stay bare JSON arrays and name the next
+//! page in `X-Next-Cursor` and `Link: <…>; rel="next"` (absent on the last page); the cluster
+//! view and the report, objects, also carry it as `nextCursor` (null on the last page).
 //!
 //! Errors: `{"status", "message", "problems"?}` with the status of [`ControllerError::status`]
 //! (plus 404/405 for unknown routes and methods, 413 for bodies over [`MAX_BODY_BYTES`], and
@@ -41,6 +48,7 @@ pub mod metrics;
 mod network_partitions;
 mod not_implemented;
 pub mod openapi;
+pub mod paging;
 mod payload;
 mod policies;
 mod reconcile;
