@@ -224,7 +224,10 @@ ensure_rabbitmq_cluster() {
     ALTO_TEST_AMQP_CLUSTER_URLS=$(IFS=,; echo "${urls[*]}")
     ALTO_TEST_AMQP_CLUSTER_NODES=$(IFS=,; echo "${nodes[*]}")
     export ALTO_TEST_AMQP_CLUSTER_URLS ALTO_TEST_AMQP_CLUSTER_NODES
-    export ALTO_TEST_AMQP_CLUSTER_MANAGEMENT_URL="http://guest:guest@127.0.0.1:$((RABBIT_CLUSTER_MANAGEMENT_BASE + 1))"
+    ALTO_TEST_AMQP_CLUSTER_MANAGEMENT_URLS=$(for i in $(seq 1 "$RABBIT_CLUSTER_NODES"); do
+        printf 'http://127.0.0.1:%s\n' $((RABBIT_CLUSTER_MANAGEMENT_BASE + i))
+    done | paste -sd,)
+    export ALTO_TEST_AMQP_CLUSTER_MANAGEMENT_URLS
     log "RabbitMQ cluster ready: ${nodes[*]} on AMQP ports $((RABBIT_CLUSTER_AMQP_BASE + 1))-$((RABBIT_CLUSTER_AMQP_BASE + RABBIT_CLUSTER_NODES))"
 }
 
