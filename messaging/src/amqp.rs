@@ -348,7 +348,11 @@ impl Bus for AmqpBus {
 
     async fn subscribe(&self, spec: SubscriptionSpec) -> Result<Subscription, BusError> {
         if let QueueKind::Lossy { capacity } = spec.kind {
-            if self.inner.config.is_cluster() && self.inner.shard_exchange.is_none() {
+            let health = spec
+                .patterns
+                .iter()
+                .all(|p| p.as_str().starts_with(HEALTH_PREFIX));
+            if health && self.inner.config.is_cluster() && self.inner.shard_exchange.is_none() {
                 return crate::amqp_shards::subscribe(&self.inner.config, spec, capacity).await;
             }
         }

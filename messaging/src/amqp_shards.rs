@@ -23,10 +23,16 @@ use crate::events::Event;
 use lapin::options::{ExchangeBindOptions, ExchangeDeclareOptions, QueueBindOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Each shard's share of the hash ring (equal: the nodes are alike).
 const SHARD_WEIGHT: &str = "1";
+
+/// How long subscribing waits for the shards' connections, so that (as with one queue) a stat
+/// published right after subscribing is routed to a shard. A broker that is away is not waited
+/// for longer: the shards start consuming when it comes.
+const SHARD_CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 /// What the consistent-hash exchange hashes a stat on: its `message_id`, the member (or, for a
 /// cluster-wide figure, the cluster) it is about. `None` for events that are not health stats.
@@ -48,11 +54,25 @@ pub(crate) async fn subscribe(
     let nodes = config.urls().len().max(1);
     let hash_exchange = format!("{}{}.shards", config.queue_prefix, spec.queue);
     let (tx, rx) = mpsc::channel(capacity.max(1));
-    for node in 0..nodes {
-        let mut shard_config = config.clone();
-        shard_config.url = crate::broker_urls::rotated(&config.url, node);
-        shard_config.connection_name = format!("{} (shard {node})", config.connection_name);
-        let bus = AmqpBus::start_shard(shard_config, hash_exchange.clone());
+    let buses: Vec<AmqpBus> = (0..nodes)
+        .map(|node| {
+            let mut shard_config = config.clone();
+            shard_config.url = crate::broker_urls::rotated(&config.url, node);
+            shard_config.connection_name = format!("{} (shard {node})", config.connection_name);
+            AmqpBus::start_shard(shard_config, hash_exchange.clone())
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + SHARD_CONNECT_WAIT;
+    for bus in &buses {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if let Err(e) = bus.wait_connected(left).await {
+            for bus in &buses {
+                bus.close().await;
+            }
+            return Err(e);
+        }
+    }
+    for (node, bus) in buses.into_iter().enumerate() {
         let shard_spec = SubscriptionSpec {
             queue: format!("{}.shard-{node}", spec.queue),
             kind: QueueKind::Lossy {
