@@ -22,8 +22,8 @@
 //!
 //! Against a RabbitMQ cluster (`url` lists several nodes, [`crate::broker_urls`]) a connection
 //! goes to the first node that answers and, when that node goes away, to the next; durable
-//! queues are quorum queues (replicated: they outlive any one node) and lossy subscriptions are
-//! sharded over the nodes ([`crate::amqp_shards`]). One node keeps classic queues: a queue's
+//! queues are quorum queues (replicated: they outlive any one node) and lossy subscriptions to
+//! health stats are sharded over the nodes ([`crate::amqp_shards`]). One node keeps classic queues: a queue's
 //! type cannot change once declared, and installations upgraded in place keep theirs.
 
 use crate::bus::{

@@ -1,7 +1,7 @@
 //! Health stats sharded over the nodes of a RabbitMQ cluster.
 //!
 //! One queue lives on one node, so one lossy queue caps ingestion at what one node can route.
-//! Against a cluster a lossy subscription becomes:
+//! Against a cluster a lossy subscription to `health.*` becomes:
 //!
 //! - one `x-consistent-hash` exchange per subscription (`<prefix><queue>.shards`), bound from
 //!   the topic exchange with the subscription's patterns; it hashes each message's

@@ -326,34 +326,41 @@ fn main() {
     let single = url();
     let cluster = cluster_urls();
     let cluster_nodes = messaging::broker_urls::split(&cluster);
-    let mut figures: [Vec<f64>; 4] = Default::default();
+    // Per round: one node (bare pair, bus); the cluster (one bare pair on its first node, a
+    // bare pair per node, the bus sharded over the nodes).
+    let mut figures: [Vec<f64>; 5] = Default::default();
     for round in 0..rounds {
-        // Alternate the order so neither side always runs on a warmer broker.
-        let [bare, bus, cluster_bare, cluster_bus] = &mut figures;
-        if round % 2 == 0 {
-            bare.push(rt.block_on(bare_pairs(&[single.as_str()], &bodies)));
-            bus.push(rt.block_on(through_the_bus(&single, &events)));
-            cluster_bare.push(rt.block_on(bare_pairs(&cluster_nodes, &bodies)));
-            cluster_bus.push(rt.block_on(through_the_bus(&cluster, &events)));
-        } else {
-            cluster_bus.push(rt.block_on(through_the_bus(&cluster, &events)));
-            cluster_bare.push(rt.block_on(bare_pairs(&cluster_nodes, &bodies)));
-            bus.push(rt.block_on(through_the_bus(&single, &events)));
-            bare.push(rt.block_on(bare_pairs(&[single.as_str()], &bodies)));
+        // Alternate the order so no side always runs on a warmer broker.
+        let mut order: Vec<usize> = (0..figures.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
         }
+        for which in order {
+            let rate = match which {
+                0 => rt.block_on(bare_pairs(&[single.as_str()], &bodies)),
+                1 => rt.block_on(through_the_bus(&single, &events)),
+                2 => rt.block_on(bare_pairs(&cluster_nodes[..1], &bodies)),
+                3 => rt.block_on(bare_pairs(&cluster_nodes, &bodies)),
+                _ => rt.block_on(through_the_bus(&cluster, &events)),
+            };
+            figures[which].push(rate);
+        }
+        let [bare, bus, cluster_pair, cluster_bare, cluster_bus] = &figures;
         println!(
-            "round {}: one node: bare {:.0}/s, bus+windows {:.0}/s ({:.2}); {} nodes: bare {:.0}/s, bus+windows {:.0}/s ({:.2})",
+            "round {}: one node: bare {:.0}/s, bus+windows {:.0}/s ({:.2}); {} nodes: one bare pair {:.0}/s, a bare pair per node {:.0}/s, bus+windows {:.0}/s ({:.2}, {:.2})",
             round + 1,
             bare[round],
             bus[round],
             bus[round] / bare[round],
             cluster_nodes.len(),
+            cluster_pair[round],
             cluster_bare[round],
             cluster_bus[round],
+            cluster_bus[round] / cluster_pair[round],
             cluster_bus[round] / cluster_bare[round],
         );
     }
-    let [bare, bus, cluster_bare, cluster_bus] = figures.map(median);
+    let [bare, bus, cluster_pair, cluster_bare, cluster_bus] = figures.map(median);
     let apply = median((0..5).map(|_| apply_rate(2_000_000)).collect());
     println!(
         "messages per round: {n}, body {size} bytes, {MEMBERS} members, {rounds} rounds (medians)"
@@ -362,10 +369,15 @@ fn main() {
     println!("AmqpBus + windows:          {bus:>12.0} stats/s");
     println!("ratio:                      {:>12.2}", bus / bare);
     let nodes = cluster_nodes.len();
+    println!("{nodes} nodes, one bare pair:     {cluster_pair:>9.0} msg/s");
     println!("{nodes} nodes, bare pair per node: {cluster_bare:>9.0} msg/s");
     println!("{nodes} nodes, AmqpBus + windows: {cluster_bus:>10.0} stats/s");
     println!(
-        "ratio on {nodes} nodes:            {:>9.2}",
+        "ratio on {nodes} nodes (one pair):  {:>9.2}",
+        cluster_bus / cluster_pair
+    );
+    println!(
+        "ratio on {nodes} nodes (per node):  {:>9.2}",
         cluster_bus / cluster_bare
     );
     println!(
