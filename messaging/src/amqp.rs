@@ -546,7 +546,7 @@ async fn connect_to_a_node(inner: &Inner) -> Result<Connection, lapin::Error> {
 }
 
 /// The `x-queue-type` argument of durable queues: quorum on a cluster.
-fn durable_queue_arguments(config: &AmqpConfig) -> FieldTable {
+pub(crate) fn durable_queue_arguments(config: &AmqpConfig) -> FieldTable {
     let mut arguments = FieldTable::default();
     if config.is_cluster() {
         arguments.insert(

@@ -155,3 +155,61 @@ pub(crate) async fn bind_shard(
         )
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{
+        ClusterRequestsInFlightEvent, InstanceStatusEvent, MemberHealthStatsEvent, MemberRef,
+    };
+
+    fn member(id: &str) -> MemberRef {
+        MemberRef {
+            member_id: id.into(),
+            ..MemberRef::default()
+        }
+    }
+
+    #[test]
+    fn stats_hash_on_what_they_describe_and_nothing_else_does() {
+        let stat = Event::MemberHealthStatsEvent(MemberHealthStatsEvent {
+            member: member("m-7"),
+            timestamp: 1,
+            load_average: Some(1.0),
+            memory_consumption: None,
+            requests_in_flight: None,
+        });
+        assert_eq!(shard_key(&stat), Some("m-7"));
+        let cluster = Event::ClusterRequestsInFlightEvent(ClusterRequestsInFlightEvent {
+            cluster_id: "c-1".into(),
+            cluster_instance_id: None,
+            network_partition_id: None,
+            requests_in_flight: 3.0,
+            timestamp: 1,
+        });
+        assert_eq!(shard_key(&cluster), Some("c-1"));
+        let status = Event::InstanceStartedEvent(InstanceStatusEvent {
+            member: member("m-7"),
+        });
+        assert_eq!(shard_key(&status), None);
+    }
+
+    #[test]
+    fn durable_queues_are_quorum_queues_on_a_cluster_only() {
+        let one = AmqpConfig::new("amqp://g:g@a:5672/%2f");
+        let cluster = AmqpConfig::new("amqp://g:g@a:5681/%2f,amqp://g:g@b:5682/%2f");
+        assert!(!one.is_cluster());
+        assert!(cluster.is_cluster());
+        let kind = |c: &AmqpConfig| {
+            crate::amqp::durable_queue_arguments(c)
+                .inner()
+                .get("x-queue-type")
+                .cloned()
+        };
+        assert_eq!(kind(&one), None);
+        assert_eq!(
+            kind(&cluster),
+            Some(AMQPValue::LongString(LongString::from("quorum")))
+        );
+    }
+}
