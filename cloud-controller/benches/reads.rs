@@ -137,7 +137,11 @@ async fn measure(base: &str, path: &str, auth: bool, requests: usize) -> Latenci
                     }
                     let t = Instant::now();
                     let response = request.send().await.expect("request");
-                    assert!(response.status().is_success(), "{url}: {}", response.status());
+                    assert!(
+                        response.status().is_success(),
+                        "{url}: {}",
+                        response.status()
+                    );
                     let body = response.bytes().await.expect("body");
                     took.push(t.elapsed());
                     assert!(!body.is_empty());

@@ -1,6 +1,6 @@
 //! Stratos 4.1's network-partition commands of the `alto` CLI against a running `alto dev`:
-//! add (a 4.1 JSON file), list, describe (the posted fields back), remove; a second add of the
-//! same id and a removal of an unknown one fail with the API's message and exit 1.
+//! add (a 4.1 JSON file), list, describe (the posted fields back), update, remove; a second add
+//! of the same id and a removal of a removed one fail with the API's message and exit 1.
 
 mod common;
 
@@ -8,12 +8,7 @@ use common::*;
 use serde_json::{json, Value};
 
 fn run(alto: &Alto, args: &[&str]) -> (i32, String, String) {
-    let out = alto.cli("admin", ADMIN_PASSWORD, args);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    alto.cli_admin(args)
 }
 
 #[test]
@@ -55,6 +50,31 @@ fn network_partitions_are_added_listed_described_and_removed_from_the_cli() {
     assert_eq!(shown["partitions"][1]["id"], "P2");
     assert_eq!(
         shown["partitions"][1]["property"][0]["value"], "z2",
+        "{shown}"
+    );
+
+    // update-network-partition replaces the definition (PUT): the new zone is shown.
+    let updated = json!({
+        "id": "np-cli",
+        "provider": "mock",
+        "partitions": [
+            {"id": "P1", "property": [{"name": "zone", "value": "z1"}]},
+            {"id": "P2", "property": [{"name": "zone", "value": "z9"}]}
+        ]
+    });
+    let update_file = dir.join("np-updated.json");
+    std::fs::write(&update_file, updated.to_string()).expect("write np-updated.json");
+    let update_path = update_file.display().to_string();
+    let (code, stdout, stderr) = run(&alto, &["update-network-partition", "-p", &update_path]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("updated network partition np-cli"),
+        "{stdout}"
+    );
+    let (_, stdout, _) = run(&alto, &["--json", "describe-network-partition", "np-cli"]);
+    let shown: Value = serde_json::from_str(&stdout).expect("describe --json is JSON");
+    assert_eq!(
+        shown["partitions"][1]["property"][0]["value"], "z9",
         "{shown}"
     );
 

@@ -280,13 +280,30 @@ async fn cluster_members_and_subscriptions_are_paged() {
         ca_cert: None,
     })
     .unwrap();
-    let subs = client.get_all(&["api", "subscriptions"], Some(1)).await.unwrap();
-    let aliases: Vec<&str> = subs.as_array().unwrap().iter().filter_map(|s| s["alias"].as_str()).collect();
+    let subs = client
+        .get_all(&["api", "subscriptions"], Some(1))
+        .await
+        .unwrap();
+    let aliases: Vec<&str> = subs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["alias"].as_str())
+        .collect();
     assert_eq!(aliases, ["pa", "pb", "pc"]);
     let cluster = client.get_cluster_all(cluster_id, Some(7)).await.unwrap();
-    let ids: Vec<&str> = cluster["members"].as_array().unwrap().iter().filter_map(|m| m["memberId"].as_str()).collect();
+    let ids: Vec<&str> = cluster["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["memberId"].as_str())
+        .collect();
     for id in &planted {
-        assert_eq!(ids.iter().filter(|s| **s == id.as_str()).count(), 1, "{id} once in {ids:?}");
+        assert_eq!(
+            ids.iter().filter(|s| **s == id.as_str()).count(),
+            1,
+            "{id} once in {ids:?}"
+        );
     }
     assert!(cluster["nextCursor"].is_null(), "{cluster}");
     assert_eq!(cluster["clusterId"], cluster_id.as_str());

@@ -127,6 +127,16 @@ impl Client {
             .await
     }
 
+    pub async fn put(
+        &self,
+        segments: &[&str],
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, CliError> {
+        self.send(Method::PUT, segments, Some((content_type, body)))
+            .await
+    }
+
     pub async fn post_json(&self, segments: &[&str], body: &Value) -> Result<Value, CliError> {
         let bytes = serde_json::to_vec(body).map_err(|e| CliError::Other(e.to_string()))?;
         self.post(segments, "application/json", bytes).await

@@ -62,6 +62,9 @@ pub enum Command {
     /// Deploy cartridge definitions (XML, or Stratos JSON when the file ends in .json).
     #[command(visible_alias = "add-cartridge")]
     DeployCartridge(ResourceArgs),
+    /// Update deployed cartridge definitions from a file (Stratos 4.1's `update-cartridge`);
+    /// each must exist already.
+    UpdateCartridge(ResourceArgs),
     /// Undeploy a cartridge (refused while it is subscribed).
     #[command(visible_alias = "remove-cartridge")]
     UndeployCartridge {
@@ -74,12 +77,27 @@ pub enum Command {
     /// Deploy a deployment policy (XML, or Stratos JSON when the file ends in .json).
     #[command(visible_alias = "add-deployment-policy")]
     DeployDeploymentPolicy(ResourceArgs),
-    /// Show one autoscaling policy (found in the list: the API has no GET by id yet).
+    /// Update an autoscaling policy from a file; running clusters apply it at their next
+    /// evaluation.
+    UpdateAutoscalingPolicy(ResourceArgs),
+    /// Update a deployment policy from a file.
+    UpdateDeploymentPolicy(ResourceArgs),
+    /// Remove an autoscaling policy (refused while a subscription uses it).
+    RemoveAutoscalingPolicy {
+        /// The policy id.
+        id: String,
+    },
+    /// Remove a deployment policy (refused while a subscription uses it).
+    RemoveDeploymentPolicy {
+        /// The policy id.
+        id: String,
+    },
+    /// Show one autoscaling policy in Stratos 4.1 JSON.
     DescribeAutoscalingPolicy {
         /// The policy id.
         id: String,
     },
-    /// Show one deployment policy (found in the list: the API has no GET by id yet).
+    /// Show one deployment policy in Stratos 4.1 JSON.
     DescribeDeploymentPolicy {
         /// The policy id.
         id: String,
@@ -88,6 +106,8 @@ pub enum Command {
     ListAutoscalingPolicies,
     /// Define a network partition (Stratos 4.1 JSON, or XML) (platform admin).
     AddNetworkPartition(ResourceArgs),
+    /// Update a network partition from a file (platform admin).
+    UpdateNetworkPartition(ResourceArgs),
     /// List the network partitions.
     ListNetworkPartitions,
     /// Show one network partition in Stratos 4.1 JSON.
@@ -280,6 +300,16 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
                 format!("deployed cartridge(s): {}", types.join(", "))
             });
         }
+        Command::UpdateCartridge(args) => {
+            let v = update(&client, "cartridges", &args.path).await?;
+            output(json_out, &v, || {
+                let types: Vec<String> = items(&v)
+                    .iter()
+                    .map(|c| render::field(c, &["type", "cartridgeType"]))
+                    .collect();
+                format!("updated cartridge(s): {}", types.join(", "))
+            });
+        }
         Command::UndeployCartridge { cartridge_type } => {
             let v = client
                 .delete(&["api", "cartridges", &cartridge_type])
@@ -300,6 +330,26 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
                 format!("deployed deployment policy {}", render::field(&v, &["id"]))
             });
         }
+        Command::UpdateAutoscalingPolicy(args) => {
+            let v = update(&client, "autoscalingPolicies", &args.path).await?;
+            output(json_out, &v, || {
+                format!("updated autoscaling policy {}", render::field(&v, &["id"]))
+            });
+        }
+        Command::UpdateDeploymentPolicy(args) => {
+            let v = update(&client, "deploymentPolicies", &args.path).await?;
+            output(json_out, &v, || {
+                format!("updated deployment policy {}", render::field(&v, &["id"]))
+            });
+        }
+        Command::RemoveAutoscalingPolicy { id } => {
+            let v = client.delete(&["api", "autoscalingPolicies", &id]).await?;
+            output(json_out, &v, || format!("removed autoscaling policy {id}"));
+        }
+        Command::RemoveDeploymentPolicy { id } => {
+            let v = client.delete(&["api", "deploymentPolicies", &id]).await?;
+            output(json_out, &v, || format!("removed deployment policy {id}"));
+        }
         Command::DescribeAutoscalingPolicy { id } => {
             let policy = client.get(&["api", "autoscalingPolicies", &id]).await?;
             output(json_out, &policy, || pretty(&policy));
@@ -312,6 +362,12 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
             let v = deploy(&client, "networkPartitions", &args.path).await?;
             output(json_out, &v, || {
                 format!("added network partition {}", render::field(&v, &["id"]))
+            });
+        }
+        Command::UpdateNetworkPartition(args) => {
+            let v = update(&client, "networkPartitions", &args.path).await?;
+            output(json_out, &v, || {
+                format!("updated network partition {}", render::field(&v, &["id"]))
             });
         }
         Command::ListNetworkPartitions => {
@@ -529,12 +585,30 @@ pub fn content_type_for(path: &Path) -> &'static str {
     }
 }
 
+/// POST a definition file to a collection (create).
 async fn deploy(client: &Client, resource: &str, path: &Path) -> Result<Value, CliError> {
-    let body = std::fs::read(path)
-        .map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))?;
     client
-        .post(&["api", resource], content_type_for(path), body)
+        .post(
+            &["api", resource],
+            content_type_for(path),
+            read_definition(path)?,
+        )
         .await
+}
+
+/// PUT a definition file to a collection (update what exists, as Stratos 4.1's `update-*`).
+async fn update(client: &Client, resource: &str, path: &Path) -> Result<Value, CliError> {
+    client
+        .put(
+            &["api", resource],
+            content_type_for(path),
+            read_definition(path)?,
+        )
+        .await
+}
+
+fn read_definition(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| CliError::Other(format!("cannot read {}: {e}", path.display())))
 }
 
 #[cfg(test)]

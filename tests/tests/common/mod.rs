@@ -231,6 +231,16 @@ impl Alto {
             .output()
             .expect("run alto CLI")
     }
+
+    /// [`Alto::cli`] as the platform admin: exit code, stdout and stderr.
+    pub fn cli_admin(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cli("admin", ADMIN_PASSWORD, args);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
 }
 
 impl Drop for Alto {
