@@ -75,12 +75,7 @@ fn local_conf(dir: &Path) -> PathBuf {
 }
 
 fn subscribe(api: &Api, alias: &str) -> String {
-    let (status, sub) = api.post_json(
-        "/api/subscriptions",
-        &json!({"cartridgeType": "localphp", "alias": alias, "autoscalePolicy": "local-autoscale", "deploymentPolicy": "local-deployment"}),
-    );
-    assert_eq!(status, 201, "{sub}");
-    sub["clusterId"].as_str().expect("clusterId").to_string()
+    api.subscribe("localphp", alias, "local-autoscale", "local-deployment")
 }
 
 fn active(cluster: &Value) -> Vec<Value> {

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -195,12 +195,7 @@ fn member_ids(api: &Api, cluster_id: &str) -> Vec<String> {
 }
 
 fn subscribe(api: &Api, alias: &str) -> String {
-    let (status, body) = api.post_json(
-        "/api/subscriptions",
-        &json!({"cartridgeType": "web", "alias": alias, "autoscalePolicy": "steady", "deploymentPolicy": "dp"}),
-    );
-    assert_eq!(status, 201, "{body}");
-    body["clusterId"].as_str().expect("clusterId").to_string()
+    api.subscribe("web", alias, "steady", "dp")
 }
 
 fn active(members: &[(String, String)]) -> usize {

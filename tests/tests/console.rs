@@ -103,12 +103,8 @@ fn subscribe(
     autoscale: &str,
     deployment: &str,
 ) -> String {
-    let (status, body) = alto.api(login, password).post_json(
-        "/api/subscriptions",
-        &json!({"cartridgeType": "web", "alias": alias, "autoscalePolicy": autoscale, "deploymentPolicy": deployment}),
-    );
-    assert_eq!(status, 201, "{body}");
-    body["clusterId"].as_str().expect("clusterId").to_string()
+    alto.api(login, password)
+        .subscribe("web", alias, autoscale, deployment)
 }
 
 #[test]

@@ -80,12 +80,7 @@ fn random_below(limit: u64) -> u64 {
 }
 
 fn subscribe(api: &Api, alias: &str, policy: &str) -> String {
-    let (status, body) = api.post_json(
-        "/api/subscriptions",
-        &json!({"cartridgeType": "web", "alias": alias, "autoscalePolicy": "steady", "deploymentPolicy": policy}),
-    );
-    assert_eq!(status, 201, "{body}");
-    body["clusterId"].as_str().expect("clusterId").to_string()
+    api.subscribe("web", alias, "steady", policy)
 }
 
 /// What the registry says of a cluster: (member id, state, instance id, termination reason).

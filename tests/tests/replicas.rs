@@ -19,7 +19,7 @@ mod common;
 use common::replicas::*;
 use common::services::{OwnBroker, OwnPostgres};
 use common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -95,12 +95,7 @@ fn with<'a>(
 }
 
 fn subscribe(api: &Api, alias: &str) -> String {
-    let (status, body) = api.post_json(
-        "/api/subscriptions",
-        &json!({"cartridgeType": "web", "alias": alias, "autoscalePolicy": "steady", "deploymentPolicy": "dp"}),
-    );
-    assert_eq!(status, 201, "{body}");
-    body["clusterId"].as_str().expect("clusterId").to_string()
+    api.subscribe("web", alias, "steady", "dp")
 }
 
 /// The cluster's members as the registry has them: member id → (state, partition, instance).

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,12 +41,7 @@ fn policy(pending_timeout: Option<u32>) -> String {
 }
 
 fn subscribe(api: &Api) -> String {
-    let (status, body) = api.post_json(
-        "/api/subscriptions",
-        &json!({"cartridgeType": "web", "alias": "pending", "autoscalePolicy": "steady", "deploymentPolicy": "dp"}),
-    );
-    assert_eq!(status, 201, "{body}");
-    body["clusterId"].as_str().expect("clusterId").to_string()
+    api.subscribe("web", "pending", "steady", "dp")
 }
 
 /// Wait for both members to be expired (terminated with the pending-timeout reason).

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use messaging::events::ClusterRequestsInFlightEvent;
 use messaging::{AmqpBus, AmqpConfig, Bus, Event};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -66,12 +66,7 @@ fn conf(dir: &Path, high: u32) -> PathBuf {
 }
 
 fn subscribe(api: &Api, alias: &str) -> String {
-    let (status, body) = api.post_json(
-        "/api/subscriptions",
-        &json!({"cartridgeType": "web", "alias": alias, "autoscalePolicy": "stratos-like", "deploymentPolicy": "dp"}),
-    );
-    assert_eq!(status, 201, "{body}");
-    body["clusterId"].as_str().expect("clusterId").to_string()
+    api.subscribe("web", alias, "stratos-like", "dp")
 }
 
 fn active_count(cluster: &Value) -> usize {

@@ -294,6 +294,28 @@ impl Api {
         (status, r.json().unwrap_or(Value::Null))
     }
 
+    /// Subscribe to `cartridge_type` as `alias` with the two policies; the new cluster's id.
+    /// Panics unless the API answers 201.
+    pub fn subscribe(
+        &self,
+        cartridge_type: &str,
+        alias: &str,
+        autoscale_policy: &str,
+        deployment_policy: &str,
+    ) -> String {
+        let (status, body) = self.post_json(
+            "/api/subscriptions",
+            &serde_json::json!({
+                "cartridgeType": cartridge_type,
+                "alias": alias,
+                "autoscalePolicy": autoscale_policy,
+                "deploymentPolicy": deployment_policy,
+            }),
+        );
+        assert_eq!(status, 201, "subscribing {alias}: {body}");
+        body["clusterId"].as_str().expect("clusterId").to_string()
+    }
+
     pub fn put_json(&self, path: &str, body: &Value) -> (u16, Value) {
         let r = self
             .client
