@@ -85,7 +85,7 @@ fn subscribe(api: &Api, alias: &str, policy: &str) -> String {
 
 /// What the registry says of a cluster: (member id, state, instance id, termination reason).
 fn members(api: &Api, cluster_id: &str) -> Vec<(String, String, String, String)> {
-    let (status, body) = api.get(&format!("/api/clusters/{cluster_id}"));
+    let (status, body) = api.get(&cluster_path(&cluster_id));
     assert_eq!(status, 200, "{body}");
     body["members"]
         .as_array()
@@ -424,7 +424,7 @@ fn a_slow_termination_does_not_delay_another_clusters_activation() {
     assert_eq!(status, 202, "{body}");
     // The cleanup handshake ends in ReadyToShutDown; the cloud then takes 20 s to terminate.
     api.wait_for(
-        &format!("/api/clusters/{slow_cluster}"),
+        &cluster_path(&slow_cluster),
         Duration::from_secs(15),
         "the slow member ReadyToShutDown",
         |s, b| s == 200 && member_states(b) == ["ReadyToShutDown"],
@@ -432,7 +432,7 @@ fn a_slow_termination_does_not_delay_another_clusters_activation() {
     let asked = Instant::now();
     let fast_cluster = subscribe(&api, "quick", "one");
     let took = converge(&api, &fast_cluster, 1, Duration::from_secs(10));
-    let (_, slow) = api.get(&format!("/api/clusters/{slow_cluster}"));
+    let (_, slow) = api.get(&cluster_path(&slow_cluster));
     assert_eq!(
         member_states(&slow),
         ["ReadyToShutDown"],

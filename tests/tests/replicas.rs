@@ -100,7 +100,7 @@ fn subscribe(api: &Api, alias: &str) -> String {
 
 /// The cluster's members as the registry has them: member id → (state, partition, instance).
 fn members(api: &Api, cluster_id: &str) -> BTreeMap<String, (String, String, String)> {
-    let (status, body) = api.get(&format!("/api/clusters/{cluster_id}"));
+    let (status, body) = api.get(&cluster_path(&cluster_id));
     assert_eq!(status, 200, "{body}");
     body["members"]
         .as_array()
@@ -337,7 +337,7 @@ fn rabbitmq_stopped_and_started_again_mid_run_loses_no_lifecycle_event() {
     let cluster_id = subscribe(&replicas.admin(), "outage");
     // Mid-way: some members Active, many still to start.
     replicas.admin().wait_for(
-        &format!("/api/clusters/{cluster_id}"),
+        &cluster_path(&cluster_id),
         Duration::from_secs(60),
         "5 Active members",
         |s, b| s == 200 && member_states(b).iter().filter(|st| *st == "Active").count() >= 5,
@@ -395,11 +395,7 @@ fn postgresql_restarted_under_load_gives_clients_only_retryable_errors() {
     let readers: Vec<_> = replicas
         .running()
         .map(|(_, node)| {
-            let (url, stop, path) = (
-                node.url.clone(),
-                stop.clone(),
-                format!("/api/clusters/{cluster_id}"),
-            );
+            let (url, stop, path) = (node.url.clone(), stop.clone(), cluster_path(&cluster_id));
             std::thread::spawn(move || {
                 let client = reqwest::blocking::Client::new();
                 let mut seen: BTreeMap<u16, usize> = BTreeMap::new();
@@ -429,7 +425,7 @@ fn postgresql_restarted_under_load_gives_clients_only_retryable_errors() {
         })
         .collect();
     replicas.admin().wait_for(
-        &format!("/api/clusters/{cluster_id}"),
+        &cluster_path(&cluster_id),
         Duration::from_secs(60),
         "5 Active members",
         |s, b| s == 200 && member_states(b).iter().filter(|st| *st == "Active").count() >= 5,

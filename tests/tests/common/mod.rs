@@ -352,13 +352,12 @@ impl Api {
         (status, r.json().unwrap_or(Value::Null))
     }
 
-    /// Wait until the caller has no subscription left (an unsubscribe finished).
     /// Wait until the cluster has `n` Active members and nothing else live; returns the
     /// seconds it took.
     pub fn wait_converged(&self, cluster_id: &str, n: usize, within: Duration) -> f64 {
         let started = Instant::now();
         self.wait_for(
-            &format!("/api/clusters/{cluster_id}"),
+            &cluster_path(cluster_id),
             within,
             &format!("{n} Active members"),
             |s, b| {
@@ -371,6 +370,7 @@ impl Api {
         started.elapsed().as_secs_f64()
     }
 
+    /// Wait until the caller has no subscription left (an unsubscribe finished).
     pub fn wait_no_subscriptions(&self, timeout: Duration) {
         self.wait_for(
             "/api/subscriptions",
@@ -483,6 +483,12 @@ pub fn amqp_url() -> String {
 /// A queue prefix of its own for one test, so tests sharing the broker never share queues.
 pub fn queue_prefix(tag: &str) -> String {
     format!("e2e-{tag}-{}.", rand_u64() % 1_000_000_000)
+}
+
+/// `GET` path of a cluster's view with up to 1,000 members on its page (the API's maximum; the
+/// default page is 100), so a test's whole cluster is in one response.
+pub fn cluster_path(cluster_id: &str) -> String {
+    format!("/api/clusters/{cluster_id}?limit=1000")
 }
 
 pub fn member_states(cluster: &Value) -> Vec<String> {
