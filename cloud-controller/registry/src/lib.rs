@@ -262,8 +262,11 @@ mod decisions;
 mod grants;
 #[macro_use]
 mod leadership;
+#[macro_use]
 mod member_queries;
+mod batch;
 
+pub use batch::{MemberInstance, MemberWrite, WriteOutcomes};
 pub use leadership::{Fence, Lease};
 
 /// The registry handle; cheap to clone (clones share the pool).
