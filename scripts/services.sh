@@ -136,6 +136,101 @@ ensure_rabbitmq() {
     log "RabbitMQ ready at 127.0.0.1:5672 (MQTT on $MQTT_PORT, management on 15672)"
 }
 
+# A three-node RabbitMQ cluster beside the single broker above (which it leaves alone): the
+# broker-cluster test and bench (docs/BROKER_CLUSTER.md). Each node has its own name, ports,
+# database, logs, config file and plugins file; they share the rabbitmq user's Erlang cookie
+# (rabbitmq-server runs as that user even when started as root). Nodes already running from an
+# earlier run are reused.
+RABBIT_CLUSTER_NODES=3
+RABBIT_CLUSTER_AMQP_BASE=5680
+RABBIT_CLUSTER_DIST_BASE=25680
+RABBIT_CLUSTER_MANAGEMENT_BASE=15680
+RABBIT_CLUSTER_DIR=/var/lib/rabbitmq/alto-cluster
+
+rabbit_cluster_node() { printf 'alto-c%s@localhost' "$1"; }
+
+rabbit_cluster_running_nodes() {
+    rabbitmqctl -q -n "$(rabbit_cluster_node 1)" eval \
+        'length(rabbit_nodes:all_running()).' 2>/dev/null || echo 0
+}
+
+start_rabbit_cluster_node() {
+    local i=$1 dir="$RABBIT_CLUSTER_DIR/c$1"
+    as_root mkdir -p "$dir/mnesia" "$dir/log"
+    printf '%s\n' \
+        "listeners.tcp.1 = 127.0.0.1:$((RABBIT_CLUSTER_AMQP_BASE + i))" \
+        "management.tcp.ip = 127.0.0.1" \
+        "management.tcp.port = $((RABBIT_CLUSTER_MANAGEMENT_BASE + i))" \
+        | as_root tee "$dir/rabbitmq.conf" >/dev/null
+    echo '[rabbitmq_management,rabbitmq_consistent_hash_exchange].' \
+        | as_root tee "$dir/enabled_plugins" >/dev/null
+    as_root chown -R rabbitmq:rabbitmq "$dir"
+    log "starting RabbitMQ node $(rabbit_cluster_node "$i") on 127.0.0.1:$((RABBIT_CLUSTER_AMQP_BASE + i))"
+    as_root env \
+        RABBITMQ_NODENAME="$(rabbit_cluster_node "$i")" \
+        RABBITMQ_NODE_PORT=$((RABBIT_CLUSTER_AMQP_BASE + i)) \
+        RABBITMQ_DIST_PORT=$((RABBIT_CLUSTER_DIST_BASE + i)) \
+        RABBITMQ_MNESIA_BASE="$dir/mnesia" \
+        RABBITMQ_LOG_BASE="$dir/log" \
+        RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" \
+        RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
+        rabbitmq-server -detached >/dev/null 2>&1 || true
+}
+
+ensure_rabbitmq_cluster() {
+    if ! command -v rabbitmq-server >/dev/null 2>&1; then
+        apt_install rabbitmq-server
+    fi
+    local i node
+    for i in $(seq 1 "$RABBIT_CLUSTER_NODES"); do
+        node=$(rabbit_cluster_node "$i")
+        rabbitmqctl -q -n "$node" status >/dev/null 2>&1 || start_rabbit_cluster_node "$i"
+    done
+    for i in $(seq 1 "$RABBIT_CLUSTER_NODES"); do
+        node=$(rabbit_cluster_node "$i")
+        rabbitmqctl -q -n "$node" await_startup --timeout 60 >/dev/null 2>&1 \
+            || { log "RabbitMQ node $node did not start (logs in $RABBIT_CLUSTER_DIR/c$i/log)"; return 1; }
+    done
+    # A node stopped with stop_app by an interrupted test run is started again.
+    for i in $(seq 1 "$RABBIT_CLUSTER_NODES"); do
+        rabbitmqctl -q -n "$(rabbit_cluster_node "$i")" start_app >/dev/null 2>&1 || true
+    done
+    if [ "$(rabbit_cluster_running_nodes)" != "$RABBIT_CLUSTER_NODES" ]; then
+        for i in $(seq 2 "$RABBIT_CLUSTER_NODES"); do
+            node=$(rabbit_cluster_node "$i")
+            if ! rabbitmqctl -q -n "$node" cluster_status 2>/dev/null | grep -q "$(rabbit_cluster_node 1)"; then
+                log "joining $node to $(rabbit_cluster_node 1)"
+                rabbitmqctl -q -n "$node" stop_app >/dev/null 2>&1
+                rabbitmqctl -q -n "$node" reset >/dev/null 2>&1
+                rabbitmqctl -q -n "$node" join_cluster "$(rabbit_cluster_node 1)" >/dev/null 2>&1
+                rabbitmqctl -q -n "$node" start_app >/dev/null 2>&1
+            fi
+        done
+    fi
+    if [ "$(rabbit_cluster_running_nodes)" != "$RABBIT_CLUSTER_NODES" ]; then
+        log "the RabbitMQ cluster has $(rabbit_cluster_running_nodes) of $RABBIT_CLUSTER_NODES nodes running"
+        return 1
+    fi
+    # Earlier runs' durable (quorum) queues.
+    local name
+    for name in $(rabbitmqctl -q -n "$(rabbit_cluster_node 1)" list_queues name 2>/dev/null | grep '^e2e-' || true); do
+        rabbitmqctl -q -n "$(rabbit_cluster_node 1)" delete_queue "$name" >/dev/null 2>&1 || true
+    done
+    local urls=() nodes=()
+    for i in $(seq 1 "$RABBIT_CLUSTER_NODES"); do
+        urls+=("amqp://guest:guest@127.0.0.1:$((RABBIT_CLUSTER_AMQP_BASE + i))/%2f")
+        nodes+=("$(rabbit_cluster_node "$i")")
+    done
+    ALTO_TEST_AMQP_CLUSTER_URLS=$(IFS=,; echo "${urls[*]}")
+    ALTO_TEST_AMQP_CLUSTER_NODES=$(IFS=,; echo "${nodes[*]}")
+    export ALTO_TEST_AMQP_CLUSTER_URLS ALTO_TEST_AMQP_CLUSTER_NODES
+    ALTO_TEST_AMQP_CLUSTER_MANAGEMENT_URLS=$(for i in $(seq 1 "$RABBIT_CLUSTER_NODES"); do
+        printf 'http://127.0.0.1:%s\n' $((RABBIT_CLUSTER_MANAGEMENT_BASE + i))
+    done | paste -sd,)
+    export ALTO_TEST_AMQP_CLUSTER_MANAGEMENT_URLS
+    log "RabbitMQ cluster ready: ${nodes[*]} on AMQP ports $((RABBIT_CLUSTER_AMQP_BASE + 1))-$((RABBIT_CLUSTER_AMQP_BASE + RABBIT_CLUSTER_NODES))"
+}
+
 # The C libraries the build links: OpenSSL (the Thrift receiver's TLS 1.0 for Stratos agents).
 ensure_build_libraries() {
     if ! dpkg -s libssl-dev pkg-config >/dev/null 2>&1; then

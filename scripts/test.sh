@@ -12,6 +12,7 @@ source scripts/services.sh
 ensure_build_libraries
 ensure_postgres
 ensure_rabbitmq
+ensure_rabbitmq_cluster
 ensure_promtool
 # Apache Libcloud's recorded Nova/CloudStack responses (downloaded from PyPI, never committed).
 ALTO_LIBCLOUD_FIXTURES="$(scripts/libcloud-fixtures.sh)"

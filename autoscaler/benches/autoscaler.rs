@@ -3,8 +3,9 @@
 //! Run: `cargo bench -p autoscaler`. Prints:
 //! (a) health samples applied per second on one core (target ≥ 1,000,000/s), through a bare
 //!     window and through `ClusterHealth` (member lookup by id included);
-//! (b) one evaluation pass over 10,000 clusters × 10 members (target ≤ 50 ms), with and
-//!     without reading the members' windows first.
+//! (b) one evaluation pass over 10,000 clusters × 10 members (target ≤ 50 ms) and over
+//!     100,000 clusters × 10 members (target ≤ 500 ms), with and without reading the members'
+//!     windows first. `ALTO_BENCH_PASS_clusters=10000,100000` (the default) picks the sizes.
 
 use autoscaler::{
     evaluate, ClusterHealth, DeploymentPolicy, EvaluationInput, HealthWindow, LoadThresholds,
@@ -90,8 +91,8 @@ fn policy() -> DeploymentPolicy {
     }
 }
 
-fn bench_evaluation() {
-    const CLUSTERS: usize = 10_000;
+/// One pass over `clusters` clusters of 10 members, timed `rounds` times.
+fn bench_evaluation(clusters: usize, rounds: usize) {
     const MEMBERS: usize = 10;
     let now = 1.7e9 + 3600.0;
     let policy = policy();
@@ -102,9 +103,9 @@ fn bench_evaluation() {
     });
     // Each cluster: 10 Active members with 60 s of samples per metric; loads vary so some
     // clusters scale up, some want to scale down, most hold.
-    let mut windows: Vec<Vec<MetricWindows>> = Vec::with_capacity(CLUSTERS);
-    let mut members: Vec<Vec<MemberStatus>> = Vec::with_capacity(CLUSTERS);
-    for c in 0..CLUSTERS {
+    let mut windows: Vec<Vec<MetricWindows>> = Vec::with_capacity(clusters);
+    let mut members: Vec<Vec<MemberStatus>> = Vec::with_capacity(clusters);
+    for c in 0..clusters {
         let load = 10.0 + (c % 9) as f64 * 10.0;
         let mut cluster_windows = Vec::with_capacity(MEMBERS);
         let mut cluster_members = Vec::with_capacity(MEMBERS);
@@ -132,10 +133,10 @@ fn bench_evaluation() {
         windows.push(cluster_windows);
         members.push(cluster_members);
     }
-    let cluster_ids: Vec<String> = (0..CLUSTERS).map(|c| format!("cluster-{c}")).collect();
+    let cluster_ids: Vec<String> = (0..clusters).map(|c| format!("cluster-{c}")).collect();
     // Seasoned memories, so scale-down paths run too.
-    let mut memories: Vec<ScalingMemory> = Vec::with_capacity(CLUSTERS);
-    for c in 0..CLUSTERS {
+    let mut memories: Vec<ScalingMemory> = Vec::with_capacity(clusters);
+    for c in 0..clusters {
         let mut memory = ScalingMemory::new();
         let input = EvaluationInput {
             cluster_id: &cluster_ids[c],
@@ -152,9 +153,9 @@ fn bench_evaluation() {
     let mut evaluate_only = Vec::new();
     let mut with_snapshot = Vec::new();
     let mut actions = 0usize;
-    for _ in 0..15 {
+    for _ in 0..rounds {
         let start = Instant::now();
-        for c in 0..CLUSTERS {
+        for c in 0..clusters {
             let input = EvaluationInput {
                 cluster_id: &cluster_ids[c],
                 deployment_policy: &policy,
@@ -169,7 +170,7 @@ fn bench_evaluation() {
         evaluate_only.push(start.elapsed());
 
         let start = Instant::now();
-        for c in 0..CLUSTERS {
+        for c in 0..clusters {
             for (member, w) in members[c].iter_mut().zip(&windows[c]) {
                 member.health = w.all_stats();
             }
@@ -184,13 +185,19 @@ fn bench_evaluation() {
         }
         with_snapshot.push(start.elapsed());
     }
-    println!(
-        "evaluate, 10k clusters x 10 members:          {:>9.1} ms per pass (median of 15; {} actions/pass)",
-        median(evaluate_only).as_secs_f64() * 1e3,
-        actions / 15
+    let (fastest, slowest) = (
+        evaluate_only.iter().min().copied().unwrap_or_default(),
+        evaluate_only.iter().max().copied().unwrap_or_default(),
     );
     println!(
-        "read windows + evaluate, 10k x 10:            {:>9.1} ms per pass (median of 15)",
+        "evaluate, {clusters} clusters x 10 members: {:>9.1} ms per pass (median of {rounds}; min {:.1}, max {:.1}; {} actions/pass)",
+        median(evaluate_only).as_secs_f64() * 1e3,
+        fastest.as_secs_f64() * 1e3,
+        slowest.as_secs_f64() * 1e3,
+        actions / rounds
+    );
+    println!(
+        "read windows + evaluate, {clusters} x 10:   {:>9.1} ms per pass (median of {rounds})",
         median(with_snapshot).as_secs_f64() * 1e3
     );
 }
@@ -202,5 +209,13 @@ fn main() {
     }
     bench_window();
     bench_cluster_health();
-    bench_evaluation();
+    let sizes = std::env::var("ALTO_BENCH_PASS_clusters").unwrap_or_else(|_| "10000,100000".into());
+    for size in sizes
+        .split(',')
+        .filter_map(|s| s.trim().parse::<usize>().ok())
+    {
+        // Fewer rounds at the large size: each builds a million members' windows first.
+        let rounds = if size > 20_000 { 7 } else { 15 };
+        bench_evaluation(size, rounds);
+    }
 }

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod mock_cloud;
 pub mod model;
 pub mod naming;
+pub mod paging;
 pub mod payload;
 pub mod simulate;
 pub mod thrift_receiver;

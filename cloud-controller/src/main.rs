@@ -120,7 +120,10 @@ struct ServerArgs {
     #[arg(long, env = "ALTO_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
     /// RabbitMQ broker (`amqp://USER:PASSWORD@HOST:5672/%2f`): the message bus for real
-    /// agents. Without it the bus is in-process (mock cloud only).
+    /// agents. Without it the bus is in-process (mock cloud only). The nodes of a RabbitMQ
+    /// cluster as a comma-separated list: any reachable node is used and another taken when
+    /// it goes down; lifecycle queues are then quorum queues and health stats are sharded
+    /// over the nodes (docs/BROKER_CLUSTER.md).
     #[arg(
         long,
         env = "ALTO_AMQP_URL",

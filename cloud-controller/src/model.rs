@@ -1,6 +1,7 @@
 //! Request and response bodies of the controller facade (JSON, camelCase, Stratos' names).
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// `POST /api/tenants` body, in Stratos' shape.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -92,5 +93,12 @@ pub struct ClusterInfo {
     pub deployment_policy: String,
     /// `Created`, `Active`, `Terminating` or `Removed`.
     pub status: String,
+    /// How many members the cluster has in each state (Stratos 4.1 names; Terminated
+    /// included), however many pages `members` takes.
+    pub member_counts: BTreeMap<String, i64>,
+    /// One page of the members, oldest first (`limit`, default 100; see `nextCursor`).
     pub members: Vec<MemberInfo>,
+    /// The `cursor` of the next page of members (`GET /api/clusters/{clusterId}?cursor=`);
+    /// null after the last.
+    pub next_cursor: Option<String>,
 }

@@ -19,6 +19,12 @@
 //! The connection is supervised: when the broker goes away, publishes fail fast with
 //! [`BusError::Unavailable`] (callers decide whether to buffer), subscriptions stay valid and are
 //! re-declared and re-consumed on the next connection, with exponential reconnect backoff.
+//!
+//! Against a RabbitMQ cluster (`url` lists several nodes, [`crate::broker_urls`]) a connection
+//! goes to the first node that answers and, when that node goes away, to the next; durable
+//! queues are quorum queues (replicated: they outlive any one node) and lossy subscriptions to
+//! health stats are sharded over the nodes ([`crate::amqp_shards`]). One node keeps classic queues: a queue's
+//! type cannot change once declared, and installations upgraded in place keep theirs.
 
 use crate::bus::{
     Acknowledger, Bus, BusError, Delivery, QueueKind, Subscription, SubscriptionSpec,
@@ -34,6 +40,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify, RwLock};
@@ -47,7 +54,8 @@ pub const HEALTH_PREFIX: &str = "health.";
 /// How to reach the broker and what to call things there.
 #[derive(Clone)]
 pub struct AmqpConfig {
-    /// `amqp://user:password@host:port/vhost`. Never logged (it may hold a password).
+    /// `amqp://user:password@host:port/vhost`, or the nodes of a cluster as a list of such
+    /// URLs ([`crate::broker_urls`]). Never logged (it may hold a password).
     pub url: String,
     /// The topic exchange every event is published to.
     pub exchange: String,
@@ -80,6 +88,16 @@ impl std::fmt::Debug for AmqpConfig {
 }
 
 impl AmqpConfig {
+    /// The broker's nodes, in the order a connection tries them.
+    pub fn urls(&self) -> Vec<&str> {
+        crate::broker_urls::split(&self.url)
+    }
+
+    /// Whether `url` names the nodes of a cluster (quorum queues, sharded health stats).
+    pub fn is_cluster(&self) -> bool {
+        self.urls().len() > 1
+    }
+
     /// The dead-letter exchange and queue name, with the prefix.
     pub fn dead_letter_name(&self) -> String {
         format!("{}{}", self.queue_prefix, self.dead_letter_exchange)
@@ -100,8 +118,21 @@ impl AmqpConfig {
     }
 }
 
-/// `amqp://user:***@host:port/vhost`: the URL without its password, for logs and errors.
+/// `amqp://user:***@host:port/vhost`: the URL (or each URL of a list) without its password,
+/// for logs and errors.
 pub fn redact_url(url: &str) -> String {
+    let urls = crate::broker_urls::split(url);
+    if urls.len() > 1 {
+        return urls
+            .into_iter()
+            .map(redact_one)
+            .collect::<Vec<_>>()
+            .join(",");
+    }
+    redact_one(url)
+}
+
+fn redact_one(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "***".to_string();
     };
@@ -141,6 +172,21 @@ struct Inner {
     closed: std::sync::atomic::AtomicBool,
     /// The last connection attempt's refusal, when the broker refused us (not merely away).
     refused: Mutex<Option<String>>,
+    /// Index in `config.urls()` of the node the next connection tries first: the last one
+    /// that let us in.
+    node: AtomicUsize,
+    /// Set on the connections of one shard of a sharded lossy subscription: the
+    /// consistent-hash exchange its queue is bound to ([`crate::amqp_shards`]).
+    shard_exchange: Option<String>,
+}
+
+impl Inner {
+    /// The URL of the node the connection is on (or tries first).
+    fn current_node(&self) -> String {
+        let urls = self.config.urls();
+        urls.get(self.node.load(Ordering::Relaxed))
+            .map_or_else(|| self.config.url.clone(), |u| u.to_string())
+    }
 }
 
 /// The RabbitMQ bus. Cheap to clone; one connection per value created with [`AmqpBus::connect`].
@@ -153,6 +199,15 @@ impl AmqpBus {
     /// Start the connection supervisor. Returns at once: if the broker is not reachable yet,
     /// publishes fail with `Unavailable` until it is, and subscriptions start when it is.
     pub fn start(config: AmqpConfig) -> AmqpBus {
+        AmqpBus::start_with(config, None)
+    }
+
+    /// A bus whose lossy subscriptions are shards bound to `shard_exchange`.
+    pub(crate) fn start_shard(config: AmqpConfig, shard_exchange: String) -> AmqpBus {
+        AmqpBus::start_with(config, Some(shard_exchange))
+    }
+
+    fn start_with(config: AmqpConfig, shard_exchange: Option<String>) -> AmqpBus {
         let inner = Arc::new(Inner {
             config,
             link: RwLock::new(None),
@@ -161,6 +216,8 @@ impl AmqpBus {
             setup: tokio::sync::Mutex::new(()),
             closed: std::sync::atomic::AtomicBool::new(false),
             refused: Mutex::new(None),
+            node: AtomicUsize::new(0),
+            shard_exchange,
         });
         tokio::spawn(supervise(Arc::downgrade(&inner)));
         AmqpBus { inner }
@@ -244,9 +301,12 @@ impl Bus for AmqpBus {
                 (link.confirmed.clone(), true)
             }
         };
-        let properties = BasicProperties::default()
+        let mut properties = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_delivery_mode(if confirmed { 2 } else { 1 });
+        if let Some(key) = crate::amqp_shards::shard_key(event) {
+            properties = properties.with_message_id(key.into());
+        }
         let body = event.to_json();
         let result = async {
             let confirm = channel
@@ -287,6 +347,15 @@ impl Bus for AmqpBus {
     }
 
     async fn subscribe(&self, spec: SubscriptionSpec) -> Result<Subscription, BusError> {
+        if let QueueKind::Lossy { capacity } = spec.kind {
+            let health = spec
+                .patterns
+                .iter()
+                .all(|p| p.as_str().starts_with(HEALTH_PREFIX));
+            if health && self.inner.config.is_cluster() && self.inner.shard_exchange.is_none() {
+                return crate::amqp_shards::subscribe(&self.inner.config, spec, capacity).await;
+            }
+        }
         let depth = match spec.kind {
             QueueKind::Durable => usize::from(self.inner.config.prefetch).max(1),
             QueueKind::Lossy { capacity } => capacity.max(1),
@@ -356,7 +425,7 @@ async fn supervise(weak: std::sync::Weak<Inner>) {
             *refused = None;
         }
         generation += 1;
-        tracing::info!(broker = %redact_url(&this.config.url), generation, "connected to the broker");
+        tracing::info!(broker = %redact_url(&this.current_node()), generation, "connected to the broker");
         drop(this);
         // Serve this connection until it breaks.
         loop {
@@ -365,7 +434,7 @@ async fn supervise(weak: std::sync::Weak<Inner>) {
                 return;
             }
             if !link_alive(&this).await {
-                tracing::warn!(broker = %redact_url(&this.config.url), "lost the broker connection; reconnecting");
+                tracing::warn!(broker = %redact_url(&this.current_node()), "lost the broker connection; reconnecting");
                 *this.link.write().await = None;
                 delay = Some(this.config.reconnect_min);
                 break;
@@ -436,16 +505,60 @@ fn tls_verification_failed(io: &std::io::Error) -> bool {
     text.contains("invalid peer certificate") || text.contains("certificate")
 }
 
+/// Connect to the first node of the list that lets us in, starting from the last one that did.
+/// When none does, the error is a refusal if any node refused us (retrying will not help),
+/// else the last node's.
+async fn connect_to_a_node(inner: &Inner) -> Result<Connection, lapin::Error> {
+    let mut urls = inner.config.urls();
+    if urls.is_empty() {
+        // Not a URL at all: let lapin say what is wrong with it.
+        urls.push(inner.config.url.as_str());
+    }
+    let first = inner.node.load(Ordering::Relaxed);
+    let mut refused = None;
+    let mut offset = 0;
+    loop {
+        let index = (first + offset) % urls.len();
+        let properties = ConnectionProperties::default()
+            .with_connection_name(inner.config.connection_name.as_str().into());
+        let tls = lapin::tcp::OwnedTLSConfig {
+            identity: None,
+            cert_chain: inner.config.ca_cert_pem.clone(),
+        };
+        let runtime = lapin::runtime::default_runtime()?;
+        match Connection::connect_with_config(urls[index], properties, tls, runtime).await {
+            Ok(connection) => {
+                inner.node.store(index, Ordering::Relaxed);
+                return Ok(connection);
+            }
+            Err(e) => {
+                offset += 1;
+                if offset >= urls.len() {
+                    return Err(refused.unwrap_or(e));
+                }
+                tracing::debug!(broker = %redact_url(urls[index]), error = %e, "broker node not reachable; trying the next");
+                if refused.is_none() && refusal(&e).is_some() {
+                    refused = Some(e);
+                }
+            }
+        }
+    }
+}
+
+/// The `x-queue-type` argument of durable queues: quorum on a cluster.
+pub(crate) fn durable_queue_arguments(config: &AmqpConfig) -> FieldTable {
+    let mut arguments = FieldTable::default();
+    if config.is_cluster() {
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString(LongString::from("quorum")),
+        );
+    }
+    arguments
+}
+
 async fn connect_once(inner: &Inner, generation: u64) -> Result<(), lapin::Error> {
-    let properties = ConnectionProperties::default()
-        .with_connection_name(inner.config.connection_name.as_str().into());
-    let tls = lapin::tcp::OwnedTLSConfig {
-        identity: None,
-        cert_chain: inner.config.ca_cert_pem.clone(),
-    };
-    let runtime = lapin::runtime::default_runtime()?;
-    let connection =
-        Connection::connect_with_config(&inner.config.url, properties, tls, runtime).await?;
+    let connection = connect_to_a_node(inner).await?;
     let confirmed = connection.create_channel().await?;
     confirmed
         .confirm_select(ConfirmSelectOptions::default())
@@ -473,7 +586,7 @@ async fn connect_once(inner: &Inner, generation: u64) -> Result<(), lapin::Error
                 durable: true,
                 ..QueueDeclareOptions::default()
             },
-            FieldTable::default(),
+            durable_queue_arguments(&inner.config),
         )
         .await?;
     confirmed
@@ -550,7 +663,10 @@ async fn consume(
     spec: &SubscriptionSpec,
     tx: mpsc::Sender<Delivery>,
 ) -> Result<(), lapin::Error> {
-    let mut arguments = FieldTable::default();
+    let mut arguments = match spec.kind {
+        QueueKind::Durable => durable_queue_arguments(&inner.config),
+        QueueKind::Lossy { .. } => FieldTable::default(),
+    };
     if let Some(idle) = spec.expires_after {
         arguments.insert(
             "x-expires".into(),
@@ -601,16 +717,24 @@ async fn consume(
     channel
         .queue_declare(queue.as_str().into(), options, arguments)
         .await?;
-    for pattern in &spec.patterns {
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                inner.config.exchange.as_str().into(),
-                pattern.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+    match (&inner.shard_exchange, lossy) {
+        (Some(hash_exchange), true) => {
+            crate::amqp_shards::bind_shard(channel, &inner.config, hash_exchange, spec, &queue)
+                .await?
+        }
+        _ => {
+            for pattern in &spec.patterns {
+                channel
+                    .queue_bind(
+                        queue.as_str().into(),
+                        inner.config.exchange.as_str().into(),
+                        pattern.as_str().into(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
+        }
     }
     let consumer = channel
         .basic_consume(
@@ -777,6 +901,10 @@ mod tests {
         );
         assert_eq!(redact_url("amqp://127.0.0.1"), "amqp://127.0.0.1");
         assert_eq!(redact_url("garbage"), "***");
+        assert_eq!(
+            redact_url("amqp://g:pw@a:1/%2f,amqp://g:pw@b:2/%2f"),
+            "amqp://g:***@a:1/%2f,amqp://g:***@b:2/%2f"
+        );
         let printed = format!("{:?}", AmqpConfig::new("amqp://u:pw@h/"));
         assert!(!printed.contains("pw"), "{printed}");
     }

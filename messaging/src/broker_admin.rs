@@ -114,7 +114,8 @@ impl std::fmt::Debug for BrokerAdmin {
 
 impl BrokerAdmin {
     /// The management API at `management_url` (credentials in it, else those of `amqp_url`),
-    /// or, when none is given, on the AMQP host's port 15672 with the AMQP credentials.
+    /// or, when none is given, on the AMQP host's port 15672 with the AMQP credentials (the
+    /// first node's, when `amqp_url` lists a cluster's: any node's API manages the cluster).
     /// `ca_pem`: a CA certificate trusted (besides the system's roots) for an https://
     /// management API.
     pub fn new(
@@ -122,7 +123,7 @@ impl BrokerAdmin {
         management_url: Option<&str>,
         ca_pem: Option<&[u8]>,
     ) -> Result<Self, BrokerAdminError> {
-        let amqp = parse(amqp_url)?;
+        let amqp = parse(first_node(amqp_url))?;
         let (mut base, user, password) = match management_url {
             Some(m) => {
                 let m = parse(m)?;
@@ -333,8 +334,13 @@ impl BrokerAdmin {
     }
 }
 
-/// `amqp_url` with the tenant's credentials and virtual host in place of its own.
+/// `amqp_url` (each node's, for a cluster) with the tenant's credentials and virtual host in
+/// place of its own.
 pub fn tenant_url(amqp_url: &str, tenant: &TenantVhost) -> Result<String, BrokerAdminError> {
+    each_node(amqp_url, |url| tenant_node_url(url, tenant))
+}
+
+fn tenant_node_url(amqp_url: &str, tenant: &TenantVhost) -> Result<String, BrokerAdminError> {
     let mut url = parse(amqp_url)?;
     let bad = |reason: &str| BrokerAdminError::BadUrl {
         url: crate::amqp::redact_url(amqp_url),
@@ -351,14 +357,40 @@ pub fn tenant_url(amqp_url: &str, tenant: &TenantVhost) -> Result<String, Broker
 /// `amqp_url` with `vhost` in place of its own (same credentials): the platform's connection
 /// to a tenant's virtual host.
 pub fn vhost_url(amqp_url: &str, vhost: &str) -> Result<String, BrokerAdminError> {
-    let mut url = parse(amqp_url)?;
-    url.set_path(&format!("/{}", encode(vhost)));
-    Ok(url.to_string())
+    each_node(amqp_url, |node| {
+        let mut url = parse(node)?;
+        url.set_path(&format!("/{}", encode(vhost)));
+        Ok(url.to_string())
+    })
+}
+
+/// `change` applied to every node's URL of a list (one URL: a list of one).
+fn each_node(
+    amqp_url: &str,
+    change: impl Fn(&str) -> Result<String, BrokerAdminError>,
+) -> Result<String, BrokerAdminError> {
+    let nodes = crate::broker_urls::split(amqp_url);
+    if nodes.len() <= 1 {
+        return change(amqp_url.trim());
+    }
+    let changed = nodes
+        .into_iter()
+        .map(change)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::broker_urls::join(&changed))
+}
+
+/// The first node's URL of a list.
+fn first_node(amqp_url: &str) -> &str {
+    crate::broker_urls::split(amqp_url)
+        .first()
+        .copied()
+        .unwrap_or(amqp_url)
 }
 
 /// The host and port agents reach the broker at (from the AMQP URL).
 pub fn broker_address(amqp_url: &str) -> Result<(String, u16), BrokerAdminError> {
-    let url = parse(amqp_url)?;
+    let url = parse(first_node(amqp_url))?;
     let host = url.host_str().ok_or_else(|| BrokerAdminError::BadUrl {
         url: crate::amqp::redact_url(amqp_url),
         reason: "no host".into(),
@@ -448,6 +480,23 @@ mod tests {
             ("bob", "pw")
         );
         assert!(!format!("{admin:?}").contains("pw"));
+    }
+
+    #[test]
+    fn a_cluster_gives_every_node_the_tenant_vhost() {
+        let cluster = "amqp://guest:guest@127.0.0.1:5681/%2f,amqp://guest:guest@127.0.0.1:5682/%2f";
+        let url = tenant_url(cluster, &tenant()).unwrap();
+        let nodes = crate::broker_urls::split(&url);
+        assert_eq!(nodes.len(), 2, "{url}");
+        assert!(!url.contains(','), "a payload value holds no comma: {url}");
+        for (node, port) in nodes.iter().zip([5681, 5682]) {
+            let parsed = Url::parse(node).unwrap();
+            assert_eq!(parsed.port(), Some(port));
+            assert_eq!(parsed.path(), "/t1.alto.tenant.7");
+        }
+        let admin = BrokerAdmin::new(cluster, None, None).unwrap();
+        assert_eq!(admin.base, "http://127.0.0.1:15672");
+        assert_eq!(broker_address(cluster).unwrap().1, 5681);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! IaaS drivers (the mock cloud publishes agent events) and the cartridge agent.
 
 pub mod amqp;
+mod amqp_shards;
 pub mod broker_admin;
+pub mod broker_urls;
 pub mod bus;
 pub mod events;
 pub mod topology;

@@ -22,7 +22,8 @@
 //! what any replica serves the same (the leader's last reconciliation).
 //!
 //! Queries live by table: members in `member_queries.rs`, decision records in
-//! `decisions.rs`, grants in `grants.rs`, the lease in `leadership.rs`, the rest here.
+//! `decisions.rs`, grants in `grants.rs`, the lease in `leadership.rs`, the rest here; the
+//! REST API's keyset pages and member counts in `pages.rs`.
 
 mod records;
 mod schema;
@@ -265,9 +266,11 @@ mod leadership;
 #[macro_use]
 mod member_queries;
 mod batch;
+mod pages;
 
 pub use batch::{MemberInstance, MemberWrite, WriteOutcomes};
 pub use leadership::{Fence, Lease};
+pub use pages::{MemberKey, Page};
 
 /// The registry handle; cheap to clone (clones share the pool).
 #[derive(Clone)]

@@ -129,6 +129,7 @@ mod batch;
 mod decisions;
 mod grants;
 mod leadership;
+mod pages;
 
 fn new_sub(tenant: i64, alias: &str) -> (NewSubscription, NewCluster) {
     let cluster_id = format!("{alias}.php.domain");

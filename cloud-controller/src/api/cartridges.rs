@@ -4,9 +4,11 @@
 use super::error::ApiError;
 use super::error::ErrorBody;
 use super::extract::{Body, Caller, Format};
+use super::paging::{respond, Page, PageQuery};
 use super::{json_shapes, stratos_json};
 use crate::controller::{Controller, Submitted, WriteMode};
-use actix_web::{web, HttpResponse};
+use crate::paging::{self, CursorList};
+use actix_web::{web, HttpRequest, HttpResponse};
 use alto_config::Cartridge;
 use alto_registry::DefinitionKind;
 
@@ -51,8 +53,13 @@ fn shown(controller: &Controller, c: &Cartridge) -> serde_json::Value {
     tag = "cartridges",
     summary = "List the deployed cartridges",
     operation_id = "listCartridges",
+    params(PageQuery),
     responses(
-        (status = 200, description = "The cartridges", body = Vec<Cartridge>),
+        (status = 200, description = "The cartridges", body = Vec<Cartridge>, headers(
+            ("X-Next-Cursor" = String, description = "The `cursor` of the next page; absent on the last page"),
+            ("Link" = String, description = "`<…?limit=N&cursor=…>; rel=\"next\"`; absent on the last page")
+        )),
+        (status = 400, description = "`limit` is not 1 to 1000, or `cursor` is malformed or from another list", body = ErrorBody),
         (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
         (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
     ),
@@ -61,8 +68,19 @@ fn shown(controller: &Controller, c: &Cartridge) -> serde_json::Value {
 pub async fn list(
     controller: web::Data<Controller>,
     caller: Caller,
+    req: HttpRequest,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(controller.list_cartridges(&caller.0).await?))
+    let all = controller.list_cartridges(&caller.0).await?;
+    let shown = paging::page_sorted(all, CursorList::Cartridges, &page, |c| {
+        c.cartridge_type.clone()
+    })?;
+    Ok(respond(
+        &req,
+        &page,
+        &shown.items,
+        shown.next_cursor.as_deref(),
+    ))
 }
 
 #[utoipa::path(

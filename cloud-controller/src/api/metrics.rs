@@ -8,7 +8,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
+use actix_web::{web, App, HttpRequest, HttpResponse, ResponseError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -95,17 +95,17 @@ pub fn bind(
     listen: SocketAddr,
 ) -> std::io::Result<(Server, SocketAddr)> {
     controller.metrics().serve_separately();
-    let server = HttpServer::new(move || {
+    let settings = super::server::Settings {
+        name: "altostratus-metrics",
+        workers: 1,
+        shutdown_timeout_secs: 5,
+    };
+    let listener = std::net::TcpListener::bind(listen)?;
+    super::server::serve(listener, None, settings, move || {
         App::new()
             .app_data(web::Data::from(controller.clone()))
             .wrap(from_fn(record_request))
             .route("/metrics", web::get().to(exposition))
             .default_service(web::to(not_found))
     })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(5)
-    .bind(listen)?;
-    let addr = server.addrs().first().copied().unwrap_or(listen);
-    Ok((server.run(), addr))
 }

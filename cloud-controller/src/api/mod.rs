@@ -16,7 +16,7 @@
 //! | `POST /api/tenants` | create a tenant (platform admin) → 201 |
 //! | `GET /api/subscriptions`, `POST /api/subscriptions` | the caller's subscriptions; subscribe → 201 |
 //! | `DELETE /api/subscriptions/{alias}` | unsubscribe → 202 (`Unsubscribing`) |
-//! | `GET /api/clusters`, `GET /api/clusters/{clusterId}` | the caller's clusters with members |
+//! | `GET /api/clusters`, `GET /api/clusters/{clusterId}` | the caller's clusters; each with `memberCounts` (by state) and one page of `members` (oldest first), `nextCursor` naming the next page of members |
 //! | `GET /api/clusters/{clusterId}/decisions` | the cluster's recent autoscaler decision records, oldest first |
 //! | `GET /api/leader` | which replica leads: `{"leader", "self", "isLeader", "since", "fencingToken"}`, no auth (like `/healthz`, a probe for load balancers and operators) |
 //! | `GET /api/reconcile` | the last reconciliation pass with the clouds (platform admin): `{"time", "mode", "actions", "errors", "totals"}` |
@@ -24,8 +24,16 @@
 //! | `GET /`, `/console/...` | the web console (HTML; its own login and session cookie): [`crate::console`] |
 //! | `GET /api/payload/{token}` | a member's payload, for clouds with too little user data (no Basic auth: the token is the credential) |
 //!
+//! Paging ([`paging`], [`crate::paging`]): every list (`GET` of cartridges, both policy kinds,
+//! network partitions, subscriptions, clusters, decisions; a cluster's members; the
+//! reconciliation report's actions) takes `limit` (1–1000, default 100; anything else is a 400)
+//! and `cursor` (opaque, from the page before). Lists stay bare JSON arrays and name the next
+//! page in `X-Next-Cursor` and `Link: <…>; rel="next"` (absent on the last page); the cluster
+//! view and the report, objects, also carry it as `nextCursor` (null on the last page).
+//!
 //! Errors: `{"status", "message", "problems"?}` with the status of [`ControllerError::status`]
-//! (plus 404/405 for unknown routes and methods, 413 for bodies over [`MAX_BODY_BYTES`]).
+//! (plus 404/405 for unknown routes and methods, 413 for bodies over [`MAX_BODY_BYTES`], and
+//! 400/408/414/431 for request heads refused before routing: [`head_guard`]).
 //!
 //! [`ControllerError::status`]: crate::error::ControllerError::status
 
@@ -33,14 +41,18 @@ mod cartridges;
 mod clusters;
 pub mod error;
 pub mod extract;
+pub mod head_check;
+pub mod head_guard;
 pub mod json_shapes;
 pub mod metrics;
 mod network_partitions;
 mod not_implemented;
 pub mod openapi;
+pub mod paging;
 mod payload;
 mod policies;
 mod reconcile;
+pub mod server;
 pub mod stratos_json;
 mod subscriptions;
 mod tenants;
@@ -53,7 +65,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer, ResponseError};
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use error::ApiError;
 use extract::LoginName;
 use std::net::SocketAddr;
@@ -279,22 +291,16 @@ pub fn bind_listener_with(
     listener: std::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<(Server, SocketAddr)> {
-    let listen = listener.local_addr()?;
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 4);
-    let server = HttpServer::new(move || app(controller.clone()))
-        .workers(workers)
-        .disable_signals()
-        .shutdown_timeout(10);
-    let server = match tls {
-        // actix takes the configuration by value; the Arc only shares it with the caller.
-        Some(config) => server.listen_rustls_0_23(listener, (*config).clone())?,
-        None => server.listen(listener)?,
+    let settings = server::Settings {
+        name: "altostratus-api",
+        workers,
+        shutdown_timeout_secs: 10,
     };
-    let addr = server.addrs().first().copied().unwrap_or(listen);
-    Ok((server.run(), addr))
+    server::serve(listener, tls, settings, move || app(controller.clone()))
 }
 
 /// Serve until the server is stopped.

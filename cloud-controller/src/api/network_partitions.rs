@@ -8,9 +8,11 @@ use super::cartridges::submitted;
 use super::error::ApiError;
 use super::error::ErrorBody;
 use super::extract::{Body, Caller};
+use super::paging::{respond, Page, PageQuery};
 use super::{json_shapes, stratos_json};
 use crate::controller::{Controller, WriteMode};
-use actix_web::{web, HttpResponse};
+use crate::paging::{self, CursorList};
+use actix_web::{web, HttpRequest, HttpResponse};
 use alto_config::NetworkPartitionConfig;
 use alto_registry::DefinitionKind;
 
@@ -27,8 +29,13 @@ fn shown(controller: &Controller, np: &NetworkPartitionConfig) -> serde_json::Va
     tag = "policies",
     summary = "List the network partitions (Stratos 4.1 JSON)",
     operation_id = "listNetworkPartitions",
+    params(PageQuery),
     responses(
-        (status = 200, description = "The network partitions, each as `GET /api/networkPartitions/{id}` shows it (an empty list when there is none)", body = Vec<Object>),
+        (status = 200, description = "The network partitions, each as `GET /api/networkPartitions/{id}` shows it (an empty list when there is none)", body = Vec<Object>, headers(
+            ("X-Next-Cursor" = String, description = "The `cursor` of the next page; absent on the last page"),
+            ("Link" = String, description = "`<…?limit=N&cursor=…>; rel=\"next\"`; absent on the last page")
+        )),
+        (status = 400, description = "`limit` is not 1 to 1000, or `cursor` is malformed or from another list", body = ErrorBody),
         (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
         (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
     ),
@@ -37,10 +44,19 @@ fn shown(controller: &Controller, np: &NetworkPartitionConfig) -> serde_json::Va
 pub async fn list(
     controller: web::Data<Controller>,
     caller: Caller,
+    req: HttpRequest,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    let list = controller.list_network_partitions(&caller.0).await?;
-    let shown: Vec<_> = list.iter().map(|np| shown(&controller, np)).collect();
-    Ok(HttpResponse::Ok().json(shown))
+    let all = controller.list_network_partitions(&caller.0).await?;
+    let listed = paging::page_sorted(all, CursorList::NetworkPartitions, &page, |np| {
+        np.id.clone()
+    })?;
+    let shown: Vec<_> = listed
+        .items
+        .iter()
+        .map(|np| shown(&controller, np))
+        .collect();
+    Ok(respond(&req, &page, &shown, listed.next_cursor.as_deref()))
 }
 
 #[utoipa::path(

@@ -6,9 +6,11 @@ use super::cartridges::submitted;
 use super::error::ApiError;
 use super::error::ErrorBody;
 use super::extract::{Body, Caller};
+use super::paging::{respond, Page, PageQuery};
 use super::{json_shapes, stratos_json};
 use crate::controller::{Controller, WriteMode};
-use actix_web::{web, HttpResponse};
+use crate::paging::{self, CursorList};
+use actix_web::{web, HttpRequest, HttpResponse};
 use alto_config::{AutoscalePolicy, DeploymentPolicy};
 use alto_registry::DefinitionKind;
 
@@ -32,8 +34,13 @@ fn shown_deployment(controller: &Controller, p: &DeploymentPolicy) -> serde_json
     tag = "policies",
     summary = "List the autoscaling policies",
     operation_id = "listAutoscalingPolicies",
+    params(PageQuery),
     responses(
-        (status = 200, description = "The policies", body = Vec<AutoscalePolicy>),
+        (status = 200, description = "The policies", body = Vec<AutoscalePolicy>, headers(
+            ("X-Next-Cursor" = String, description = "The `cursor` of the next page; absent on the last page"),
+            ("Link" = String, description = "`<…?limit=N&cursor=…>; rel=\"next\"`; absent on the last page")
+        )),
+        (status = 400, description = "`limit` is not 1 to 1000, or `cursor` is malformed or from another list", body = ErrorBody),
         (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
         (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
     ),
@@ -42,8 +49,19 @@ fn shown_deployment(controller: &Controller, p: &DeploymentPolicy) -> serde_json
 pub async fn list_autoscaling(
     controller: web::Data<Controller>,
     caller: Caller,
+    req: HttpRequest,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(controller.list_autoscaling_policies(&caller.0).await?))
+    let all = controller.list_autoscaling_policies(&caller.0).await?;
+    let shown = paging::page_sorted(all, CursorList::AutoscalingPolicies, &page, |p| {
+        p.id.clone()
+    })?;
+    Ok(respond(
+        &req,
+        &page,
+        &shown.items,
+        shown.next_cursor.as_deref(),
+    ))
 }
 
 #[utoipa::path(
@@ -230,8 +248,13 @@ pub async fn remove_autoscaling(
     tag = "policies",
     summary = "List the deployment policies",
     operation_id = "listDeploymentPolicies",
+    params(PageQuery),
     responses(
-        (status = 200, description = "The policies", body = Vec<DeploymentPolicy>),
+        (status = 200, description = "The policies", body = Vec<DeploymentPolicy>, headers(
+            ("X-Next-Cursor" = String, description = "The `cursor` of the next page; absent on the last page"),
+            ("Link" = String, description = "`<…?limit=N&cursor=…>; rel=\"next\"`; absent on the last page")
+        )),
+        (status = 400, description = "`limit` is not 1 to 1000, or `cursor` is malformed or from another list", body = ErrorBody),
         (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
         (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
     ),
@@ -240,8 +263,17 @@ pub async fn remove_autoscaling(
 pub async fn list_deployment(
     controller: web::Data<Controller>,
     caller: Caller,
+    req: HttpRequest,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(controller.list_deployment_policies(&caller.0).await?))
+    let all = controller.list_deployment_policies(&caller.0).await?;
+    let shown = paging::page_sorted(all, CursorList::DeploymentPolicies, &page, |p| p.id.clone())?;
+    Ok(respond(
+        &req,
+        &page,
+        &shown.items,
+        shown.next_cursor.as_deref(),
+    ))
 }
 
 #[utoipa::path(

@@ -3,10 +3,11 @@
 use super::error::ApiError;
 use super::error::ErrorBody;
 use super::extract::{Body, Caller};
+use super::paging::{respond, Page, PageQuery};
 use crate::controller::Controller;
 use crate::model::SubscribeRequest;
 use crate::model::SubscriptionInfo;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 #[utoipa::path(
     get,
@@ -14,8 +15,13 @@ use actix_web::{web, HttpResponse};
     tag = "subscriptions",
     summary = "The caller's tenant's subscriptions",
     operation_id = "listSubscriptions",
+    params(PageQuery),
     responses(
-        (status = 200, description = "The subscriptions", body = Vec<SubscriptionInfo>),
+        (status = 200, description = "The subscriptions", body = Vec<SubscriptionInfo>, headers(
+            ("X-Next-Cursor" = String, description = "The `cursor` of the next page; absent on the last page"),
+            ("Link" = String, description = "`<…?limit=N&cursor=…>; rel=\"next\"`; absent on the last page")
+        )),
+        (status = 400, description = "`limit` is not 1 to 1000, or `cursor` is malformed or from another list", body = ErrorBody),
         (status = 401, description = "No or wrong HTTP Basic credentials", body = ErrorBody),
         (status = 503, description = "The registry is restarting or unreachable; retry after `Retry-After` seconds", body = ErrorBody)
     ),
@@ -24,8 +30,16 @@ use actix_web::{web, HttpResponse};
 pub async fn list(
     controller: web::Data<Controller>,
     caller: Caller,
+    req: HttpRequest,
+    Page(page): Page,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(controller.list_subscriptions(&caller.0).await?))
+    let shown = controller.list_subscriptions(&caller.0, &page).await?;
+    Ok(respond(
+        &req,
+        &page,
+        &shown.items,
+        shown.next_cursor.as_deref(),
+    ))
 }
 
 #[utoipa::path(

@@ -528,6 +528,7 @@ async fn bind_serves_on_a_free_port() {
             alias: Some("nope".into()),
             alias_option: None,
             cartridge_type: None,
+            page: Default::default(),
         }),
     )
     .await
@@ -572,3 +573,6 @@ async fn metrics_are_public_and_label_route_patterns_only() {
     assert_eq!(res.status(), 404);
     h.stop().await;
 }
+
+#[path = "tests_paging.rs"]
+mod paging_routes;

@@ -5,6 +5,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
 pub use crate::api::error::ErrorBody;
+use crate::api::paging::NEXT_CURSOR_HEADER;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -131,6 +132,68 @@ impl Client {
         self.post(segments, "application/json", bytes).await
     }
 
+    /// GET a list route and every page after it (following `X-Next-Cursor`), `limit` items
+    /// a request (the server's default when `None`): all items in one array.
+    pub async fn get_all(
+        &self,
+        segments: &[&str],
+        limit: Option<usize>,
+    ) -> Result<Value, CliError> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let url = page_url(self.url(segments), limit, cursor.as_deref());
+            let (page, next) = self.send_to(Method::GET, url, None).await?;
+            match page {
+                Value::Array(items) => all.extend(items),
+                other => {
+                    return Err(CliError::Transport(format!(
+                        "expected a JSON array from /{}, got {}",
+                        segments.join("/"),
+                        kind_of(&other)
+                    )))
+                }
+            }
+            match next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(Value::Array(all)),
+            }
+        }
+        Err(too_many_pages(segments))
+    }
+
+    /// GET a cluster with all its members: its first page, then each page its `nextCursor`
+    /// names, the members appended in order.
+    pub async fn get_cluster_all(
+        &self,
+        cluster_id: &str,
+        limit: Option<usize>,
+    ) -> Result<Value, CliError> {
+        let segments = ["api", "clusters", cluster_id];
+        let mut cluster: Option<Value> = None;
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let url = page_url(self.url(&segments), limit, cursor.as_deref());
+            let (mut page, _) = self.send_to(Method::GET, url, None).await?;
+            cursor = page["nextCursor"].as_str().map(str::to_string);
+            let members = match page.get_mut("members").map(Value::take) {
+                Some(Value::Array(members)) => members,
+                _ => Vec::new(),
+            };
+            let whole = cluster.get_or_insert(page);
+            if let Some(Value::Array(all)) = whole.get_mut("members") {
+                all.extend(members);
+            } else {
+                whole["members"] = Value::Array(members);
+            }
+            if cursor.is_none() {
+                whole["nextCursor"] = Value::Null;
+                return Ok(cluster.unwrap_or(Value::Null));
+            }
+        }
+        Err(too_many_pages(&segments))
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -138,6 +201,16 @@ impl Client {
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Value, CliError> {
         let url = self.url(segments);
+        Ok(self.send_to(method, url, body).await?.0)
+    }
+
+    /// One request; the body and the next page's cursor (`X-Next-Cursor`), if any.
+    async fn send_to(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<(Value, Option<String>), CliError> {
         let mut req = self
             .http
             .request(method, url.clone())
@@ -158,10 +231,51 @@ impl Client {
             CliError::Transport(format!("cannot reach {}: {cause}{hint}", self.base))
         })?;
         let status = response.status();
+        let next = response
+            .headers()
+            .get(NEXT_CURSOR_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
         let bytes = response.bytes().await.map_err(|e| {
             CliError::Transport(format!("reading the response of {url}: {}", chain(&e)))
         })?;
-        decode(status, &bytes)
+        Ok((decode(status, &bytes)?, next))
+    }
+}
+
+/// Most pages one listing follows: a server whose list never ends is an error, not a hang.
+pub const MAX_PAGES: usize = 1000;
+
+/// `url` with the paging query (`limit`, `cursor`) when given.
+fn page_url(mut url: Url, limit: Option<usize>, cursor: Option<&str>) -> Url {
+    if limit.is_some() || cursor.is_some() {
+        let mut query = url.query_pairs_mut();
+        if let Some(limit) = limit {
+            query.append_pair("limit", &limit.to_string());
+        }
+        if let Some(cursor) = cursor {
+            query.append_pair("cursor", cursor);
+        }
+    }
+    url
+}
+
+fn too_many_pages(segments: &[&str]) -> CliError {
+    CliError::Other(format!(
+        "gave up after {MAX_PAGES} pages of /{}: the list did not end",
+        segments.join("/")
+    ))
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 

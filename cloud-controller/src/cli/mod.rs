@@ -7,7 +7,7 @@
 //! Commands have Stratos 4.0's names, with 4.1's as visible aliases (`add-cartridge` =
 //! `deploy-cartridge`, ...); [`stratos_argv`] accepts 4.0's `-ap`/`-dp`.
 
-mod client;
+pub(crate) mod client;
 pub mod render;
 mod stratos;
 mod wait;
@@ -109,12 +109,12 @@ pub enum Command {
     SubscribeCartridge(SubscribeArgs),
     /// Unsubscribe: the cluster's members are terminated.
     UnsubscribeCartridge(UnsubscribeArgs),
-    /// List the caller's subscriptions.
-    ListSubscribedCartridges,
+    /// List the caller's subscriptions (every page).
+    ListSubscribedCartridges(PageArgs),
     /// List the members of a subscription's cluster.
     ListMembers(ListMembersArgs),
-    /// List the caller's clusters.
-    ListClusters,
+    /// List the caller's clusters (every page).
+    ListClusters(PageArgs),
     /// Show the autoscaler's recent decisions for a subscription's cluster, with their reasons.
     Explain {
         /// The subscription alias.
@@ -163,6 +163,22 @@ pub struct ListMembersArgs {
     /// The subscription's cartridge type: when given, it must match.
     #[arg(short = 't', long, value_name = "TYPE")]
     pub cartridge_type: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
+}
+
+/// How a list command pages: it always fetches every page, `--limit` items a request.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PageArgs {
+    /// Items per request, 1 to 1000 (default: the server's, 100); every page is listed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub limit: Option<u16>,
+}
+
+impl PageArgs {
+    fn limit(&self) -> Option<usize> {
+        self.limit.map(usize::from)
+    }
 }
 
 impl ListMembersArgs {
@@ -247,7 +263,7 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
     let json_out = conn.json;
     match command {
         Command::ListCartridges => {
-            let v = client.get(&["api", "cartridges"]).await?;
+            let v = client.get_all(&["api", "cartridges"], None).await?;
             output(json_out, &v, || render::cartridges(&v).to_string());
         }
         Command::DescribeCartridge { cartridge_type } => {
@@ -299,7 +315,7 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
             });
         }
         Command::ListNetworkPartitions => {
-            let v = client.get(&["api", "networkPartitions"]).await?;
+            let v = client.get_all(&["api", "networkPartitions"], None).await?;
             output(json_out, &v, || {
                 items(&v)
                     .iter()
@@ -324,13 +340,15 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
             output(json_out, &v, || format!("removed network partition {id}"));
         }
         Command::ListAutoscalingPolicies => {
-            let v = client.get(&["api", "autoscalingPolicies"]).await?;
+            let v = client
+                .get_all(&["api", "autoscalingPolicies"], None)
+                .await?;
             output(json_out, &v, || {
                 render::autoscaling_policies(&v).to_string()
             });
         }
         Command::ListDeploymentPolicies => {
-            let v = client.get(&["api", "deploymentPolicies"]).await?;
+            let v = client.get_all(&["api", "deploymentPolicies"], None).await?;
             output(json_out, &v, || render::deployment_policies(&v).to_string());
         }
         Command::CreateTenant(args) => {
@@ -391,28 +409,32 @@ pub async fn run(conn: &Connection, command: Command) -> Result<(), CliError> {
                     .await?;
             }
         }
-        Command::ListSubscribedCartridges => {
-            let v = client.get(&["api", "subscriptions"]).await?;
+        Command::ListSubscribedCartridges(page) => {
+            let v = client
+                .get_all(&["api", "subscriptions"], page.limit())
+                .await?;
             output(json_out, &v, || render::subscriptions(&v).to_string());
         }
         Command::ListMembers(args) => {
             let cluster_id =
                 cluster_of_checked(&client, args.alias(), args.cartridge_type.as_deref()).await?;
-            let cluster = client.get(&["api", "clusters", &cluster_id]).await?;
+            let cluster = client
+                .get_cluster_all(&cluster_id, args.page.limit())
+                .await?;
             let members = cluster
                 .get("members")
                 .cloned()
                 .unwrap_or(Value::Array(Vec::new()));
             output(json_out, &members, || render::members(&members).to_string());
         }
-        Command::ListClusters => {
-            let v = client.get(&["api", "clusters"]).await?;
+        Command::ListClusters(page) => {
+            let v = client.get_all(&["api", "clusters"], page.limit()).await?;
             output(json_out, &v, || render::clusters(&v).to_string());
         }
         Command::Explain { alias, last } => {
             let cluster_id = cluster_of(&client, &alias).await?;
             let v = client
-                .get(&["api", "clusters", &cluster_id, "decisions"])
+                .get_all(&["api", "clusters", &cluster_id, "decisions"], None)
                 .await?;
             let all = items(&v);
             let recent = Value::Array(
@@ -450,7 +472,7 @@ async fn cluster_of_checked(
     alias: &str,
     cartridge_type: Option<&str>,
 ) -> Result<String, CliError> {
-    let subs = client.get(&["api", "subscriptions"]).await?;
+    let subs = client.get_all(&["api", "subscriptions"], None).await?;
     let sub = items(&subs)
         .into_iter()
         .find(|s| s["alias"].as_str() == Some(alias))

@@ -53,12 +53,18 @@ fn list_commands_take_no_arguments() {
     ));
     assert!(matches!(
         ok(&["list-subscribed-cartridges"]).command,
-        Command::ListSubscribedCartridges
+        Command::ListSubscribedCartridges(PageArgs { limit: None })
     ));
     assert!(matches!(
         ok(&["list-clusters"]).command,
-        Command::ListClusters
+        Command::ListClusters(PageArgs { limit: None })
     ));
+    assert!(matches!(
+        ok(&["list-clusters", "--limit", "7"]).command,
+        Command::ListClusters(PageArgs { limit: Some(7) })
+    ));
+    usage_error(&["list-clusters", "--limit", "0"]);
+    usage_error(&["list-clusters", "--limit", "1001"]);
     usage_error(&["list-cartridges", "extra"]);
     usage_error(&["no-such-command"]);
 }
@@ -449,6 +455,13 @@ fn progress_lines_count_the_target_state() {
     assert_eq!(
         progress_line(&json!({"members": []}), "Terminated", 0),
         (0, "0/0 members Terminated".to_string())
+    );
+    // The counts cover every member, not the one page of them the response carries.
+    let paged = json!({"memberCounts": {"Active": 250, "Starting": 3, "Terminated": 0},
+                       "members": [{"state": "Active"}], "nextCursor": "bTox"});
+    assert_eq!(
+        progress_line(&paged, "Active", 300),
+        (250, "250/300 members Active (Starting: 3)".to_string())
     );
 }
 

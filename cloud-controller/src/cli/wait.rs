@@ -6,6 +6,7 @@ use super::client::Client;
 use super::{items, render, CliError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -59,10 +60,7 @@ impl Progress {
 
 /// A progress line: `1/2 members Active (Starting: 1)`.
 pub fn progress_line(cluster: &Value, state: &str, expected: usize) -> (usize, String) {
-    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
-    for m in items(&cluster["members"]) {
-        *counts.entry(render::field(m, &["state"])).or_default() += 1;
-    }
+    let mut counts = state_counts(cluster);
     let reached = counts.remove(state).unwrap_or(0);
     let mut line = format!("{reached}/{expected} members {state}");
     if !counts.is_empty() {
@@ -70,6 +68,23 @@ pub fn progress_line(cluster: &Value, state: &str, expected: usize) -> (usize, S
         line.push_str(&format!(" ({})", others.join(", ")));
     }
     (reached, line)
+}
+
+/// Members by state: the cluster's `memberCounts` (all its members, however many pages), or,
+/// from a controller that sends none, the members in the response.
+pub fn state_counts(cluster: &Value) -> BTreeMap<String, usize> {
+    if let Some(counts) = cluster["memberCounts"].as_object() {
+        return counts
+            .iter()
+            .filter_map(|(state, n)| Some((state.clone(), usize::try_from(n.as_u64()?).ok()?)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+    }
+    let mut counts = BTreeMap::new();
+    for m in items(&cluster["members"]) {
+        *counts.entry(render::field(m, &["state"])).or_default() += 1;
+    }
+    counts
 }
 
 fn progress(json_out: bool, line: &str) {
@@ -125,7 +140,7 @@ pub(super) async fn wait_for_terminated(
     loop {
         match client.get(&["api", "clusters", cluster_id]).await {
             Ok(cluster) => {
-                let total = items(&cluster["members"]).len();
+                let total = state_counts(&cluster).values().sum();
                 let (terminated, line) = progress_line(&cluster, "Terminated", total);
                 shown.update(terminated, total, line);
                 if terminated == total {

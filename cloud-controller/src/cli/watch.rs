@@ -2,6 +2,7 @@
 //! redrawn in place every `--interval` on a terminal, one frame after another otherwise.
 
 use super::client::Client;
+use super::wait::state_counts;
 use super::{cluster_of, items, render, CliError};
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
@@ -16,10 +17,11 @@ pub fn frame(cluster: &Value, decisions: &Value) -> String {
         .get("members")
         .cloned()
         .unwrap_or(Value::Array(Vec::new()));
-    let live = items(&members)
+    let live: usize = state_counts(cluster)
         .iter()
-        .filter(|m| render::field(m, &["state"]) != "Terminated")
-        .count();
+        .filter(|(state, _)| *state != "Terminated")
+        .map(|(_, n)| n)
+        .sum();
     let mut out = format!(
         "{}  {}  ({live} live members)\n",
         render::field(cluster, &["clusterId"]),

@@ -4,10 +4,10 @@
 //!
 //! | route | |
 //! |---|---|
-//! | `GET /` | the overview: the caller's subscriptions and clusters (or the login page) |
+//! | `GET /` | the overview: the caller's subscriptions and clusters, the first 100 of each (or the login page) |
 //! | `GET /console/login`, `POST /console/login` | the login form; checks the REST API's logins, sets the session cookie |
 //! | `POST /console/logout` | ends the session |
-//! | `GET /console/clusters/{clusterId}` | members, the last hour's load chart, the decision timeline |
+//! | `GET /console/clusters/{clusterId}` | members (the oldest 100, with the total), the last hour's load chart, the decision timeline |
 //! | `GET /console/definitions` | cartridges and policies (platform admin) |
 //! | `GET /console/assets/{name}` | the embedded stylesheet and script |
 //!
@@ -23,6 +23,7 @@ use crate::api::extract::LoginName;
 use crate::auth::Principal;
 use crate::controller::Controller;
 use crate::error::ControllerError;
+use crate::paging::PageRequest;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use maud::Markup;
@@ -107,8 +108,14 @@ async fn overview(controller: web::Data<Controller>, req: HttpRequest) -> HttpRe
     };
     let views = async {
         Ok::<_, ControllerError>((
-            controller.list_subscriptions(&p).await?,
-            controller.list_clusters(&p).await?,
+            controller
+                .list_subscriptions(&p, &PageRequest::default())
+                .await?
+                .items,
+            controller
+                .list_clusters(&p, &PageRequest::default())
+                .await?
+                .items,
         ))
     };
     match views.await {

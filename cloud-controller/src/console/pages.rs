@@ -83,7 +83,7 @@ pub fn overview(
                         tr.cluster data-cluster-id=(c.cluster_id) {
                             td { a href=(cluster_href(&c.cluster_id)) { (c.cluster_id) } }
                             td { (c.service_name) } td { (c.host_name) } td { (c.status) }
-                            td { (c.members.len()) }
+                            td { (c.member_counts.values().sum::<i64>()) }
                         }
                     }
                 }
@@ -139,6 +139,9 @@ pub fn cluster(
                                 td { (age(now_ms - m.created_at)) }
                             }
                         }
+                    }
+                    @if c.next_cursor.is_some() {
+                        p.note #more-members { "The oldest " (c.members.len()) " of " (c.member_counts.values().sum::<i64>()) " members; the REST API and `alto` page through them all." }
                     }
                 }
                 h2 { "Load, last hour" }
