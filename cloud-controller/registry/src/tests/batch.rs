@@ -59,9 +59,12 @@ fn batched_insert_is_fenced(f: &mut Fixture) {
     let r = f.registry();
     let old = lead(r, "a");
     let _new = lead(r, "b");
+    // More rows than one statement carries: the fence is checked once for all of them.
     let refused = r.insert_members(
         Some(&old),
-        vec![new_member("m1", "c1"), new_member("m2", "c1")],
+        (0..1_500)
+            .map(|i| new_member(&format!("m{i:04}"), "c1"))
+            .collect(),
     );
     assert!(
         matches!(refused, Err(RegistryError::Fenced { .. })),
@@ -185,8 +188,11 @@ fn batched_cloud_actions_are_fenced(f: &mut Fixture) {
         r.record_cloud_actions(&old, &ids),
         Err(RegistryError::Fenced { .. })
     ));
+    // Refused as a whole: no member of the stale batch carries anything of it.
     assert_eq!(r.member_action_token("m1").unwrap(), Some(old.token));
+    assert_eq!(r.member_action_token("m2").unwrap(), Some(old.token));
     r.record_cloud_actions(&new, &ids[..1]).unwrap();
+    assert_eq!(r.member_action_token("m2").unwrap(), Some(old.token));
     assert_eq!(r.member_action_token("m1").unwrap(), Some(new.token));
 }
 
