@@ -10,7 +10,7 @@
 
 use super::store::Store;
 use crate::error::{ControllerError, Result};
-use alto_registry::{MemberWrite, Registry, RegistryError, Transition};
+use alto_registry::{MemberWrite, RegistryError, Transition, WriteOutcomes};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -20,6 +20,7 @@ const QUEUE_LENGTH: usize = 10_000;
 const MAX_BATCH: usize = 1_000;
 
 type Reply = oneshot::Sender<std::result::Result<Transition, RegistryError>>;
+type Pending = mpsc::Receiver<(MemberWrite, Reply)>;
 
 pub(crate) struct GroupCommitter {
     queue: mpsc::Sender<(MemberWrite, Reply)>,
@@ -28,9 +29,15 @@ pub(crate) struct GroupCommitter {
 impl GroupCommitter {
     /// The committer and the task that drains it (stopped with the controller).
     pub(crate) fn start(store: Store) -> (GroupCommitter, JoinHandle<()>) {
-        let (queue, pending) = mpsc::channel(QUEUE_LENGTH);
+        let (committer, pending) = GroupCommitter::queue(QUEUE_LENGTH);
         let task = tokio::spawn(drain(store, pending));
-        (GroupCommitter { queue }, task)
+        (committer, task)
+    }
+
+    /// The committer's side of a queue of `length` writes, and the side a drain reads.
+    fn queue(length: usize) -> (GroupCommitter, Pending) {
+        let (queue, pending) = mpsc::channel(length);
+        (GroupCommitter { queue }, pending)
     }
 
     /// Commit `write` with whatever else is waiting; its own outcome once committed.
@@ -47,7 +54,7 @@ impl GroupCommitter {
     }
 }
 
-async fn drain(store: Store, mut pending: mpsc::Receiver<(MemberWrite, Reply)>) {
+async fn drain(store: Store, mut pending: Pending) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         if pending.recv_many(&mut batch, MAX_BATCH).await == 0 {
@@ -55,7 +62,9 @@ async fn drain(store: Store, mut pending: mpsc::Receiver<(MemberWrite, Reply)>) 
         }
         let (writes, replies): (Vec<MemberWrite>, Vec<Reply>) = batch.drain(..).unzip();
         let count = writes.len();
-        let outcomes = store.run(move |r| Ok(commit(r, &writes))).await;
+        let outcomes = store
+            .run(move |r| Ok(commit(|w| r.apply_member_writes(w), &writes)))
+            .await;
         match outcomes {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
@@ -74,11 +83,13 @@ async fn drain(store: Store, mut pending: mpsc::Receiver<(MemberWrite, Reply)>) 
 }
 
 /// One transaction for the batch; when it fails as a whole, one per write.
+/// `apply` is [`alto_registry::Registry::apply_member_writes`] (a parameter so that the tests can fail a
+/// transaction).
 fn commit(
-    r: &Registry,
+    apply: impl Fn(&[MemberWrite]) -> std::result::Result<WriteOutcomes, RegistryError>,
     writes: &[MemberWrite],
 ) -> Vec<std::result::Result<Transition, RegistryError>> {
-    match r.apply_member_writes(writes) {
+    match apply(writes) {
         Ok(outcomes) => outcomes,
         Err(e) => {
             if writes.len() > 1 {
@@ -87,7 +98,7 @@ fn commit(
             writes
                 .iter()
                 .map(|w| {
-                    r.apply_member_writes(std::slice::from_ref(w))
+                    apply(std::slice::from_ref(w))
                         .and_then(|mut o| {
                             o.pop().ok_or_else(|| {
                                 RegistryError::Corrupt("a write had no outcome".into())
@@ -103,9 +114,12 @@ fn commit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alto_registry::{MemberInstance, NewMember};
+    use alto_registry::{MemberInstance, NewMember, Registry};
     use messaging::MemberState;
+    use std::future::Future;
+    use std::pin::pin;
     use std::sync::Arc;
+    use std::task::Poll;
 
     fn member(id: &str) -> NewMember {
         NewMember {
@@ -190,5 +204,179 @@ mod tests {
         );
         task.abort();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn registry_with(ids: &[&str]) -> (Registry, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("alto-group-commit-{}", rand::random::<u64>()));
+        let registry = Registry::open(&dir.join("r.db").display().to_string()).unwrap();
+        registry
+            .insert_members(None, ids.iter().map(|id| member(id)).collect())
+            .unwrap();
+        (registry, dir)
+    }
+
+    fn to(id: &str, state: MemberState) -> MemberWrite {
+        MemberWrite::Transition {
+            member_id: id.into(),
+            to: state,
+        }
+    }
+
+    /// Poll a future once: has it finished?
+    async fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> bool {
+        let mut f = Some(f);
+        std::future::poll_fn(|cx| {
+            let done = f.take().is_some_and(|f| f.poll(cx).is_ready());
+            Poll::Ready(done)
+        })
+        .await
+    }
+
+    /// A transaction that fails as a whole (here: whenever the batch holds `poison`'s write)
+    /// costs only the write that fails it: the others are committed one by one, each with its
+    /// own outcome, and the failing one is told its own error.
+    #[test]
+    fn a_failing_batch_fails_only_its_failing_write() {
+        let (registry, dir) = registry_with(&["m1", "m2", "poison"]);
+        let tries = std::sync::atomic::AtomicUsize::new(0);
+        let apply = |writes: &[MemberWrite]| {
+            tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if writes
+                .iter()
+                .any(|w| w == &to("poison", MemberState::Initialized))
+            {
+                return Err(RegistryError::Pool("the transaction failed".into()));
+            }
+            registry.apply_member_writes(writes)
+        };
+        let writes = vec![
+            to("m1", MemberState::Initialized),
+            to("poison", MemberState::Initialized),
+            to("m2", MemberState::Initialized),
+            to("m1", MemberState::Starting),
+        ];
+        let outcomes = commit(apply, &writes);
+        assert_eq!(outcomes.len(), 4);
+        assert!(matches!(
+            &outcomes[0],
+            Ok(Transition::Moved {
+                from: MemberState::Created,
+                ..
+            })
+        ));
+        assert!(
+            matches!(&outcomes[1], Err(RegistryError::Pool(m)) if m == "the transaction failed"),
+            "{:?}",
+            outcomes[1]
+        );
+        assert!(matches!(&outcomes[2], Ok(Transition::Moved { .. })));
+        // Retried one by one, a member's writes keep their order.
+        assert!(matches!(
+            &outcomes[3],
+            Ok(Transition::Moved { from: MemberState::Initialized, member }) if member.state == MemberState::Starting
+        ));
+        assert_eq!(tries.load(std::sync::atomic::Ordering::Relaxed), 5);
+        let state = |id: &str| registry.get_member(id).unwrap().unwrap().state;
+        assert_eq!(state("m1"), MemberState::Starting);
+        assert_eq!(state("m2"), MemberState::Initialized);
+        assert_eq!(state("poison"), MemberState::Created);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A registry that cannot commit at all: every write of the batch is told so.
+    #[test]
+    fn a_registry_that_cannot_commit_is_reported_to_each_write() {
+        let apply = |_: &[MemberWrite]| -> std::result::Result<WriteOutcomes, RegistryError> {
+            Err(RegistryError::Pool("database unreachable".into()))
+        };
+        let writes = vec![
+            to("m1", MemberState::Initialized),
+            to("m2", MemberState::Active),
+            to("m1", MemberState::Starting),
+        ];
+        let outcomes = commit(apply, &writes);
+        assert_eq!(outcomes.len(), 3);
+        for outcome in outcomes {
+            assert!(
+                matches!(&outcome, Err(RegistryError::Pool(m)) if m == "database unreachable"),
+                "{outcome:?}"
+            );
+        }
+    }
+
+    /// Writes for one member handed over in order are committed in that order, whether they
+    /// share a transaction or not: Created, Initialized, Starting, Active, each a move.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_members_writes_commit_in_order() {
+        let (registry, dir) = registry_with(&["m1"]);
+        let (committer, pending) = GroupCommitter::queue(16);
+        let instance = MemberWrite::Instance(MemberInstance {
+            member_id: "m1".into(),
+            instance_id: "i-1".into(),
+            private_ips: vec![],
+            public_ips: vec![],
+        });
+        let mut first = pin!(committer.write(instance));
+        let mut second = pin!(committer.write(to("m1", MemberState::Starting)));
+        let mut third = pin!(committer.write(to("m1", MemberState::Active)));
+        // Each polled once, in order: all three are queued before the drain runs, so they
+        // reach it in one batch.
+        for queued in [
+            poll_once(first.as_mut()).await,
+            poll_once(second.as_mut()).await,
+            poll_once(third.as_mut()).await,
+        ] {
+            assert!(!queued, "nothing is committed before the drain runs");
+        }
+        assert_eq!(pending.len(), 3);
+        let task = tokio::spawn(drain(Store::new(registry.clone()), pending));
+        let moves = [first.await, second.await, third.await].map(|o| match o {
+            Ok(Transition::Moved { from, member }) => (from, member.state),
+            other => panic!("expected a move, got {other:?}"),
+        });
+        assert_eq!(
+            moves,
+            [
+                (MemberState::Created, MemberState::Initialized),
+                (MemberState::Initialized, MemberState::Starting),
+                (MemberState::Starting, MemberState::Active),
+            ]
+        );
+        task.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The queue is bounded: past its length a caller waits for room instead of queueing
+    /// without limit, and gets in once the drain takes a write.
+    #[tokio::test]
+    async fn a_full_queue_makes_callers_wait() {
+        let (committer, mut pending) = GroupCommitter::queue(2);
+        let mut a = pin!(committer.write(to("a", MemberState::Initialized)));
+        let mut b = pin!(committer.write(to("b", MemberState::Initialized)));
+        let mut c = pin!(committer.write(to("c", MemberState::Initialized)));
+        assert!(!poll_once(a.as_mut()).await);
+        assert!(!poll_once(b.as_mut()).await);
+        assert!(!poll_once(c.as_mut()).await);
+        assert_eq!(pending.len(), 2, "the third caller waits for room");
+        let (write, reply) = pending.recv().await.unwrap();
+        assert_eq!(write, to("a", MemberState::Initialized));
+        assert!(!poll_once(c.as_mut()).await);
+        assert_eq!(
+            pending.len(),
+            2,
+            "room made, the third caller's write is queued"
+        );
+        // The caller is told what the drain replies.
+        reply
+            .send(Err(RegistryError::NotFound("member a".into())))
+            .unwrap();
+        assert!(matches!(
+            a.await,
+            Err(ControllerError::Registry(RegistryError::NotFound(_)))
+        ));
+        // A stopped committer is an error to its waiting callers, never a hang.
+        drop(pending);
+        assert!(matches!(b.await, Err(ControllerError::Internal(_))));
+        assert!(matches!(c.await, Err(ControllerError::Internal(_))));
     }
 }
