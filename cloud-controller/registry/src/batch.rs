@@ -140,18 +140,24 @@ macro_rules! apply_round {
                 .filter(|(_, o)| o.is_none())
                 .map(|(w, _)| w.member_id().to_string())
                 .collect();
-            let mut current: HashMap<String, Member> = HashMap::with_capacity(ids.len());
+            // Only the states decide the moves: a whole row is read back only for a member
+            // that moves (RETURNING) or stays (below), not twice for every member (the rows'
+            // reading and JSON decoding were most of a batch's time on SQLite).
+            let mut current: HashMap<String, MemberState> = HashMap::with_capacity(ids.len());
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                let rows: Vec<MemberRow> = members::table
+                let rows: Vec<(String, String)> = members::table
                     .filter(members::member_id.eq_any(chunk))
-                    .select(MemberRow::as_select())
+                    .select((members::member_id, members::state))
                     .load(c)
                     .map_err(plain("transition_members"))?;
-                for row in rows {
-                    let member = row.into_record()?;
-                    current.insert(member.member_id.clone(), member);
+                for (id, state) in rows {
+                    let state: MemberState = state
+                        .parse()
+                        .map_err(|e| RegistryError::Corrupt(format!("member {id}: {e}")))?;
+                    current.insert(id, state);
                 }
             }
+            let mut unchanged: Vec<(usize, MemberState)> = Vec::new();
             // Who makes which move: one UPDATE per (from, next) pair.
             let mut moves: HashMap<(MemberState, MemberState), Vec<usize>> = HashMap::new();
             for (slot, write) in writes.iter().enumerate() {
@@ -159,13 +165,12 @@ macro_rules! apply_round {
                     continue;
                 }
                 let id = write.member_id();
-                let Some(member) = current.remove(id) else {
+                let Some(from) = current.remove(id) else {
                     outcomes[slot] = Some(Err(RegistryError::NotFound(format!("member {id}"))));
                     continue;
                 };
-                let from = member.state;
                 match from.advance(write.target()) {
-                    Ok(None) => outcomes[slot] = Some(Ok(Transition::Unchanged(member))),
+                    Ok(None) => unchanged.push((slot, from)),
                     Ok(Some(next)) => moves.entry((from, next)).or_default().push(slot),
                     Err(source) => {
                         outcomes[slot] = Some(Err(RegistryError::IllegalTransition {
@@ -173,6 +178,33 @@ macro_rules! apply_round {
                             source,
                         }))
                     }
+                }
+            }
+            if !unchanged.is_empty() {
+                let ids: Vec<String> = unchanged
+                    .iter()
+                    .map(|&(s, _)| writes[s].member_id().to_string())
+                    .collect();
+                let mut found: HashMap<String, Member> = HashMap::with_capacity(ids.len());
+                for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                    let rows: Vec<MemberRow> = members::table
+                        .filter(members::member_id.eq_any(chunk))
+                        .select(MemberRow::as_select())
+                        .load(c)
+                        .map_err(plain("transition_members"))?;
+                    for row in rows {
+                        let member = row.into_record()?;
+                        found.insert(member.member_id.clone(), member);
+                    }
+                }
+                for (slot, state) in unchanged {
+                    let id = writes[slot].member_id();
+                    outcomes[slot] = Some(match found.remove(id) {
+                        Some(member) if member.state == state => Ok(Transition::Unchanged(member)),
+                        // Changed since its state was read (another replica, on PostgreSQL):
+                        // decide again on the row as it is now.
+                        _ => cas_transition!(c, id, writes[slot].target(), now),
+                    });
                 }
             }
             for ((from, next), slots) in moves {
