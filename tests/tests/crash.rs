@@ -90,7 +90,8 @@ fn subscribe(api: &Api, alias: &str, policy: &str) -> String {
 
 /// What the registry says of a cluster: (member id, state, instance id, termination reason).
 fn members(api: &Api, cluster_id: &str) -> Vec<(String, String, String, String)> {
-    let (status, body) = api.get(&format!("/api/clusters/{cluster_id}"));
+    // One page of the most the API gives (the default is 100; these clusters have 200).
+    let (status, body) = api.get(&format!("/api/clusters/{cluster_id}?limit=1000"));
     assert_eq!(status, 200, "{body}");
     body["members"]
         .as_array()

@@ -105,7 +105,8 @@ fn subscribe(api: &Api, alias: &str) -> String {
 
 /// The cluster's members as the registry has them: member id → (state, partition, instance).
 fn members(api: &Api, cluster_id: &str) -> BTreeMap<String, (String, String, String)> {
-    let (status, body) = api.get(&format!("/api/clusters/{cluster_id}"));
+    // One page of the most the API gives (the default is 100; the kill test has 200).
+    let (status, body) = api.get(&format!("/api/clusters/{cluster_id}?limit=1000"));
     assert_eq!(status, 200, "{body}");
     body["members"]
         .as_array()

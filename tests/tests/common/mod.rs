@@ -326,7 +326,9 @@ impl Api {
     pub fn wait_converged(&self, cluster_id: &str, n: usize, within: Duration) -> f64 {
         let started = Instant::now();
         self.wait_for(
-            &format!("/api/clusters/{cluster_id}"),
+            // The largest page: every member of the clusters the tests converge (the default
+            // page of 100 would hide the rest).
+            &format!("/api/clusters/{cluster_id}?limit=1000"),
             within,
             &format!("{n} Active members"),
             |s, b| {
