@@ -76,10 +76,13 @@ fn create_database(admin_url: &str) -> (String, String) {
         panic!("PostgreSQL is not reachable at {admin_url}: {e} (scripts/services.sh starts it)")
     });
     let name = format!("alto_bench_starts_{}", std::process::id());
+    // Two calls: a multi-statement string is one implicit transaction, which DROP DATABASE
+    // refuses.
     admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
-        ))
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .expect("drop a leftover bench database");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
         .expect("create bench database");
     let (prefix, _) = admin_url
         .rsplit_once('/')
