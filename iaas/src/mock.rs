@@ -44,7 +44,10 @@
 //! "injected_failures": N, "starts": N, "instances": {"<instance id>": {"instance_id", "member" (a
 //! camelCase `MemberRef`), "tags", "private_ip", "public_ip", "payload", "agent",
 //! "agent_delay_ms"}}}`. Every change is written (write, then rename) before the call that made
-//! it returns; the file is written outside the state lock, newest state last.
+//! it returns; the file is written outside the state lock, newest state last. Changes that
+//! arrive while a write is under way share the next one (each call still returns only once a
+//! file holding its change is in place), so a burst of starts costs a few whole-file writes,
+//! not one each; instances are found by member through an index, not a scan.
 
 use crate::error::{ErrorClass, IaasError};
 use crate::registry::DriverContext;
@@ -57,7 +60,7 @@ use backon::{ExponentialBuilder, Retryable};
 use messaging::events::{InstanceStatusEvent, MemberHealthStatsEvent, MemberRef};
 use messaging::{Bus, Event, QueueKind, SubscriptionSpec};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -166,16 +169,55 @@ struct MockState {
     #[serde(default)]
     starts: u64,
     instances: BTreeMap<String, MockInstance>,
-    /// Changes since the driver was created (not persisted): orders the snapshots written to
-    /// the state file.
+    /// Changes since the driver was created (not persisted): orders the writes of the state
+    /// file.
     #[serde(skip)]
     generation: u64,
+    /// Member id to its instances' ids (not persisted; rebuilt on load): a start or an agent
+    /// event finds its member's instance without a scan of every instance.
+    #[serde(skip)]
+    by_member: HashMap<String, BTreeSet<String>>,
 }
 
-/// A serialized state, to be written after the state lock is released.
-struct Snapshot {
-    generation: u64,
-    bytes: Vec<u8>,
+impl MockState {
+    /// The index of instances by member, from the instances (after a load).
+    fn index(&mut self) {
+        self.by_member.clear();
+        for (id, i) in &self.instances {
+            self.by_member
+                .entry(i.member.member_id.clone())
+                .or_default()
+                .insert(id.clone());
+        }
+    }
+
+    /// The member's first instance in instance-id order (what a scan in order finds).
+    fn of_member(&self, member_id: &str) -> Option<&MockInstance> {
+        self.by_member
+            .get(member_id)?
+            .iter()
+            .find_map(|id| self.instances.get(id))
+    }
+
+    fn insert(&mut self, instance: MockInstance) {
+        self.by_member
+            .entry(instance.member.member_id.clone())
+            .or_default()
+            .insert(instance.instance_id.clone());
+        self.instances
+            .insert(instance.instance_id.clone(), instance);
+    }
+
+    fn remove(&mut self, instance_id: &str) -> Option<MockInstance> {
+        let instance = self.instances.remove(instance_id)?;
+        if let Some(ids) = self.by_member.get_mut(&instance.member.member_id) {
+            ids.remove(instance_id);
+            if ids.is_empty() {
+                self.by_member.remove(&instance.member.member_id);
+            }
+        }
+        Some(instance)
+    }
 }
 
 /// The mock cloud driver.
@@ -240,7 +282,7 @@ impl MockIaas {
             .state_dir
             .as_ref()
             .map(|dir| dir.join(format!("mock-{}.json", sanitize(t))));
-        let state = match &state_file {
+        let mut state: MockState = match &state_file {
             Some(path) if path.exists() => {
                 let bytes = std::fs::read(path).map_err(|e| {
                     IaasError::new(
@@ -261,6 +303,7 @@ impl MockIaas {
             }
             _ => MockState::default(),
         };
+        state.index();
         Ok(MockIaas {
             provider_type: t.clone(),
             defaults: spec.properties.clone(),
@@ -308,43 +351,44 @@ impl MockIaas {
         )
     }
 
-    /// Serialize `state` after a change (under the state lock; no I/O), when it is persisted.
-    fn snapshot(&self, state: &mut MockState) -> Result<Option<Snapshot>, IaasError> {
-        if self.state_file.is_none() {
-            return Ok(None);
-        }
+    /// Count a change (under the state lock): the generation a file must hold for the change
+    /// to be on disk, when the state is persisted.
+    fn changed(&self, state: &mut MockState) -> Option<u64> {
+        self.state_file.as_ref()?;
         state.generation += 1;
-        let bytes =
-            serde_json::to_vec_pretty(&*state).map_err(|e| self.save_error(e.to_string()))?;
-        Ok(Some(Snapshot {
-            generation: state.generation,
-            bytes,
-        }))
+        Some(state.generation)
     }
 
-    /// Write a snapshot taken by [`Self::snapshot`], after the state lock is released. Writes
-    /// are serialized; a snapshot older than the one on disk is skipped (the newer one holds
-    /// its change too).
-    async fn write(&self, snapshot: Option<Snapshot>) -> Result<(), IaasError> {
-        let (Some(path), Some(snapshot)) = (&self.state_file, snapshot) else {
+    /// Make sure the file holds generation `changed` (from [`Self::changed`], after the state
+    /// lock is released). Writes are serialized and each writes the state as it is then, with
+    /// every change made so far: a change already in a written file costs nothing more, so
+    /// the callers waiting behind one write share the next.
+    async fn write(&self, changed: Option<u64>) -> Result<(), IaasError> {
+        let (Some(path), Some(changed)) = (&self.state_file, changed) else {
             return Ok(());
         };
         let mut written = self.written.lock().await;
-        if *written >= snapshot.generation {
+        if *written >= changed {
             return Ok(());
         }
+        let (generation, bytes) = {
+            let state = self.lock()?;
+            let bytes =
+                serde_json::to_vec_pretty(&*state).map_err(|e| self.save_error(e.to_string()))?;
+            (state.generation, bytes)
+        };
         // Write-then-rename so a crash never leaves a torn file.
         let tmp = path.with_extension("json.tmp");
         // Mode 0600: instances keep their payloads (CARTRIDGE_KEY). A temporary file left by
         // a crash is removed first, so the new one is created with that mode.
         let _ = tokio::fs::remove_file(&tmp).await;
-        crate::private_file::write_private_async(&tmp, snapshot.bytes)
+        crate::private_file::write_private_async(&tmp, bytes)
             .await
             .map_err(|e| self.save_error(format!("{}: {e}", tmp.display())))?;
         tokio::fs::rename(&tmp, path)
             .await
             .map_err(|e| self.save_error(format!("{}: {e}", path.display())))?;
-        *written = snapshot.generation;
+        *written = generation;
         Ok(())
     }
 
@@ -491,12 +535,10 @@ impl Iaas for MockIaas {
         tokio::spawn(async move {
             while let Some(delivery) = subscription.next().await {
                 let owned = |member_id: &str| {
-                    state.lock().ok().and_then(|s| {
-                        s.instances
-                            .values()
-                            .find(|i| i.member.member_id == member_id)
-                            .cloned()
-                    })
+                    state
+                        .lock()
+                        .ok()
+                        .and_then(|s| s.of_member(member_id).cloned())
                 };
                 for (instance, reply) in agent_reaction(&delivery.event, &owned) {
                     let bus = bus.clone();
@@ -605,9 +647,8 @@ impl Iaas for MockIaas {
             let mut state = self.lock()?;
             // A retried start (or one after a controller restart) gets the member's instance.
             if let Some(existing) = state
-                .instances
-                .values()
-                .find(|i| i.is_member(&spec.member_id))
+                .of_member(&spec.member_id)
+                .filter(|i| i.is_member(&spec.member_id))
             {
                 tracing::info!(provider = %t, member = %spec.member_id, instance = %existing.instance_id, "member already has an instance");
                 return Ok(Self::to_instance(existing));
@@ -626,7 +667,7 @@ impl Iaas for MockIaas {
                     format!("injected failure #{}", state.injected_failures),
                 )
                 .with_code("MockInjectedFailure");
-                (Err(error), self.snapshot(&mut state)?)
+                (Err(error), self.changed(&mut state))
             } else {
                 let n = state.next_address;
                 state.next_address += 1;
@@ -648,16 +689,14 @@ impl Iaas for MockIaas {
                     agent_delay_ms,
                 };
                 let result = Self::to_instance(&instance);
-                state
-                    .instances
-                    .insert(instance.instance_id.clone(), instance);
-                (Ok(result), self.snapshot(&mut state)?)
+                state.insert(instance);
+                (Ok(result), self.changed(&mut state))
             }
         };
-        let (result, snapshot) = outcome;
+        let (result, changed) = outcome;
         // An accepted start's instance is known to the cloud (and on disk) before the latency;
         // a refused one leaves nothing but the failure count.
-        self.write(snapshot).await?;
+        self.write(changed).await?;
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
@@ -694,14 +733,14 @@ impl Iaas for MockIaas {
             // Listed (and usable) until the termination is over; the lock is not held.
             tokio::time::sleep(self.terminate_latency).await;
         }
-        let snapshot = {
+        let changed = {
             let mut state = self.lock()?;
-            if state.instances.remove(instance_id).is_none() {
+            if state.remove(instance_id).is_none() {
                 return Err(not_found());
             }
-            self.snapshot(&mut state)?
+            self.changed(&mut state)
         };
-        self.write(snapshot).await
+        self.write(changed).await
     }
 }
 

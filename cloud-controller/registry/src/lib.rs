@@ -263,9 +263,12 @@ mod decisions;
 mod grants;
 #[macro_use]
 mod leadership;
+#[macro_use]
 mod member_queries;
+mod batch;
 mod pages;
 
+pub use batch::{MemberInstance, MemberWrite, WriteOutcomes};
 pub use leadership::{Fence, Lease};
 pub use pages::{MemberKey, Page};
 

@@ -14,6 +14,7 @@ use super::clouds::Clouds;
 use super::definitions::Definitions;
 use super::failpoint::crash_point;
 use super::grants::PayloadGrants;
+use super::group_commit::GroupCommitter;
 use super::heartbeats::Heartbeats;
 use super::launch;
 use super::leadership::Leadership;
@@ -24,16 +25,29 @@ use super::topology::TopologyPublisher;
 use crate::agent_endpoints::AgentEndpoints;
 use crate::error::{ControllerError, Result};
 use crate::metrics::Metrics;
-use alto_registry::{Fence, Member, RegistryError, Transition};
-use iaas::{Iaas, Instance, InstanceFilter};
+use alto_registry::{
+    Cluster, Fence, Member, MemberInstance, MemberWrite, RegistryError, Transition,
+};
+use iaas::{Iaas, Instance, InstanceFilter, InstanceSpec};
 use messaging::MemberState;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A failed termination is retried after this, doubling up to [`MAX_RETRY_DELAY`].
 const FIRST_RETRY_DELAY: Duration = Duration::from_secs(2);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(120);
+/// Most starts re-checked and fenced in one registry round (what the start rate lets through
+/// at once, up to this).
+const START_GROUP: usize = 1_000;
+
+/// A start ready to go out: its member, the cloud and the instance to ask for.
+struct PreparedStart {
+    member: Member,
+    cluster_id: String,
+    cloud: Arc<dyn Iaas>,
+    spec: InstanceSpec,
+}
 
 pub(crate) struct Actuator {
     store: Store,
@@ -49,6 +63,8 @@ pub(crate) struct Actuator {
     tenant_buses: Arc<TenantBuses>,
     /// Broker and health receiver addresses for the payload.
     endpoints: Arc<AgentEndpoints>,
+    /// Start results and state changes are committed in groups.
+    committer: Arc<GroupCommitter>,
     /// Members with a cloud call in flight.
     busy: Mutex<HashSet<String>>,
     /// Members whose termination failed: not before this, and how many failures so far.
@@ -72,6 +88,7 @@ pub(crate) struct ActuatorParts {
     /// Each member's payload names its tenant's virtual host.
     pub tenant_buses: Arc<TenantBuses>,
     pub endpoints: Arc<AgentEndpoints>,
+    pub committer: Arc<GroupCommitter>,
 }
 
 impl Actuator {
@@ -89,6 +106,7 @@ impl Actuator {
             metrics: parts.metrics,
             tenant_buses: parts.tenant_buses,
             endpoints: parts.endpoints,
+            committer: parts.committer,
             busy: Mutex::new(HashSet::new()),
             retry_at: Mutex::new(HashMap::new()),
         }
@@ -114,63 +132,164 @@ impl Actuator {
     /// already have an instance (a start from before a restart); the driver's idempotent start
     /// finds and completes it.
     pub(crate) fn start(self: &Arc<Self>, member: Member, may_exist: bool) {
-        if self.leadership.fence().is_none() {
-            tracing::debug!(member = %member.member_id, "not leading: the leader starts it");
-            return;
-        }
-        if !self.claim(&member.member_id) {
-            tracing::debug!(member = %member.member_id, "a call for this member is in flight");
-            return;
-        }
-        let me = self.clone();
-        tokio::spawn(async move {
-            let id = member.member_id.clone();
-            if let Err(e) = me.run_start(&member, may_exist).await {
-                tracing::warn!(member = %id, error = %e, "start not completed; the next reconciliation retries it");
-            }
-            me.release(&id);
-            // Terminated while its start was in flight: finish that now.
-            let id2 = id.clone();
-            if let Ok(Some(m)) = me.store.run(move |r| r.get_member(&id2)).await {
-                if m.state == MemberState::ReadyToShutDown {
-                    me.finish_termination(m);
-                }
-            }
-        });
+        self.start_all(vec![member], may_exist);
     }
 
-    async fn run_start(&self, member: &Member, may_exist: bool) -> Result<()> {
-        let Some(cloud) = self.clouds.get(&member.provider_type) else {
-            return self
-                .start_failed(
-                    member,
-                    &format!("no usable cloud for provider {}", member.provider_type),
-                )
-                .await;
+    /// Start the instances of committed `Created` members (a scale-up's batch), each
+    /// provider's at its own pace. A member with a call in flight is skipped.
+    pub(crate) fn start_all(self: &Arc<Self>, members: Vec<Member>, may_exist: bool) {
+        if self.leadership.fence().is_none() {
+            tracing::debug!(
+                members = members.len(),
+                "not leading: the leader starts them"
+            );
+            return;
+        }
+        let mut by_provider: HashMap<String, VecDeque<Member>> = HashMap::new();
+        for member in members {
+            if !self.claim(&member.member_id) {
+                tracing::debug!(member = %member.member_id, "a call for this member is in flight");
+                continue;
+            }
+            by_provider
+                .entry(member.provider_type.clone())
+                .or_default()
+                .push_back(member);
+        }
+        for (provider, queue) in by_provider {
+            let me = self.clone();
+            tokio::spawn(async move { me.run_starts(&provider, queue, may_exist).await });
+        }
+    }
+
+    /// Issue one provider's starts as its start rate admits them: every group the rate lets
+    /// through at once is re-checked, prepared and fenced in one registry round each, then its
+    /// calls go out concurrently (each under a worker permit).
+    async fn run_starts(
+        self: Arc<Self>,
+        provider: &str,
+        mut queue: VecDeque<Member>,
+        may_exist: bool,
+    ) {
+        while !queue.is_empty() {
+            self.admission.wait_start(provider).await;
+            let mut group: Vec<Member> = queue.drain(..1).collect();
+            while group.len() < START_GROUP
+                && !queue.is_empty()
+                && self.admission.try_start(provider)
+            {
+                group.extend(queue.pop_front());
+            }
+            let ids: Vec<String> = group.iter().map(|m| m.member_id.clone()).collect();
+            match self.start_group(group, may_exist).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(members = ids.len(), error = %e, "starts not issued; the next reconciliation retries them");
+                    for id in &ids {
+                        self.release(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Re-check, prepare and fence one group of starts, then hand each to its own call.
+    /// Members this returns without a call are released here.
+    async fn start_group(self: &Arc<Self>, group: Vec<Member>, may_exist: bool) -> Result<()> {
+        // Still wanted? (An unsubscribe may have come while they waited for the rate.)
+        let ids: Vec<String> = group.iter().map(|m| m.member_id.clone()).collect();
+        let current: HashMap<String, MemberState> = self
+            .store
+            .run(move |r| r.get_members(&ids))
+            .await?
+            .into_iter()
+            .map(|m| (m.member_id, m.state))
+            .collect();
+        let mut clusters: HashMap<String, Option<Cluster>> = HashMap::new();
+        let mut ready = Vec::with_capacity(group.len());
+        for member in group {
+            let state = current.get(&member.member_id).copied();
+            if state != Some(MemberState::Created) {
+                tracing::debug!(member = %member.member_id, ?state, "start no longer wanted");
+                self.release(&member.member_id);
+                continue;
+            }
+            if !clusters.contains_key(&member.cluster_id) {
+                let id = member.cluster_id.clone();
+                let cluster = self.store.run(move |r| r.get_cluster(&id)).await?;
+                clusters.insert(member.cluster_id.clone(), cluster);
+            }
+            let cluster = clusters.get(&member.cluster_id).cloned().flatten();
+            match self.prepare_start(&member, cluster, may_exist).await {
+                Ok(Some(start)) => ready.push(start),
+                Ok(None) => self.release(&member.member_id),
+                Err(e) => {
+                    tracing::warn!(member = %member.member_id, error = %e, "start not prepared; the next reconciliation retries it");
+                    self.release(&member.member_id);
+                }
+            }
+        }
+        if ready.is_empty() {
+            return Ok(());
+        }
+        // Intent before action, for the whole group in one fenced transaction.
+        let fence = self.leadership.acting()?;
+        let ids: Vec<String> = ready.iter().map(|s| s.member.member_id.clone()).collect();
+        let recorded = self
+            .store
+            .run(move |r| r.record_cloud_actions(&fence, &ids))
+            .await;
+        let recorded = match recorded.and_then(|r| self.leadership.acting().map(|_| r)) {
+            Ok(recorded) => recorded,
+            Err(e) => {
+                for s in &ready {
+                    self.release(&s.member.member_id);
+                }
+                return Err(e);
+            }
         };
-        let cluster_id = member.cluster_id.clone();
-        let Some(cluster) = self.store.run(move |r| r.get_cluster(&cluster_id)).await? else {
-            return self.start_failed(member, "its cluster is gone").await;
+        for (start, outcome) in ready.into_iter().zip(recorded) {
+            if let Err(e) = outcome {
+                tracing::debug!(member = %start.member.member_id, error = %e, "start no longer wanted");
+                self.release(&start.member.member_id);
+                continue;
+            }
+            let me = self.clone();
+            tokio::spawn(async move { me.call_start(start).await });
+        }
+        Ok(())
+    }
+
+    /// What a member's start call needs; `None` when the member ended instead (no cloud, no
+    /// cluster, a payload the format cannot carry: those will not get better).
+    async fn prepare_start(
+        &self,
+        member: &Member,
+        cluster: Option<Cluster>,
+        may_exist: bool,
+    ) -> Result<Option<PreparedStart>> {
+        let Some(cloud) = self.clouds.get(&member.provider_type) else {
+            let why = format!("no usable cloud for provider {}", member.provider_type);
+            self.start_failed(member, &why).await?;
+            return Ok(None);
+        };
+        let Some(cluster) = cluster else {
+            self.start_failed(member, "its cluster is gone").await?;
+            return Ok(None);
         };
         let cartridge = match self.definitions.cartridge(&cluster.service_name) {
             Ok(c) => c,
-            Err(e) => return self.start_failed(member, &e.to_string()).await,
+            Err(e) => {
+                self.start_failed(member, &e.to_string()).await?;
+                return Ok(None);
+            }
         };
-        let _permit = self.admission.start_permit(&member.provider_type).await;
-        // Still wanted? (An unsubscribe may have come while it waited for the rate.)
-        let id = member.member_id.clone();
-        let current = self.store.run(move |r| r.get_member(&id)).await?;
-        if current.as_ref().map(|m| m.state) != Some(MemberState::Created) {
-            tracing::debug!(member = %member.member_id, state = ?current.map(|m| m.state), "start no longer wanted");
-            return Ok(());
-        }
         if may_exist {
             // Every driver's start is idempotent per member: asked again, it returns the
             // member's instance and finishes what the first attempt left undone (addresses,
             // volumes), so a recovered start goes through the same call.
             tracing::info!(member = %member.member_id, "resuming a start from before a restart");
         }
-        // A payload the format cannot carry will not get better: the member ends here.
         let broker = self.tenant_buses.agent_keys(cluster.tenant_id).await?;
         let line = match launch::payload_line(
             &cartridge,
@@ -180,7 +299,10 @@ impl Actuator {
             &self.endpoints,
         ) {
             Ok(line) => line,
-            Err(e) => return self.start_failed(member, &e.to_string()).await,
+            Err(e) => {
+                self.start_failed(member, &e.to_string()).await?;
+                return Ok(None);
+            }
         };
         let user_data = self
             .grants
@@ -194,28 +316,59 @@ impl Actuator {
             user_data,
             cloud.capabilities(),
         )?;
-        self.commit_to_call(&member.member_id).await?;
-        tracing::info!(member = %member.member_id, cluster = %cluster.cluster_id, partition = %member.partition_id, provider = %member.provider_type, "starting member");
-        let result = self
-            .metrics
-            .cloud_call(
-                &member.provider_type,
-                "start_instance",
-                cloud.start_instance(&spec),
-            )
-            .await;
+        Ok(Some(PreparedStart {
+            member: member.clone(),
+            cluster_id: cluster.cluster_id,
+            cloud,
+            spec,
+        }))
+    }
+
+    /// One start call, its intent already committed; then its result recorded.
+    async fn call_start(self: Arc<Self>, start: PreparedStart) {
+        let member = &start.member;
+        let id = member.member_id.clone();
+        let outcome = {
+            let _worker = self.admission.worker_permit(&member.provider_type).await;
+            tracing::info!(member = %id, cluster = %start.cluster_id, partition = %member.partition_id, provider = %member.provider_type, "starting member");
+            self.metrics
+                .cloud_call(
+                    &member.provider_type,
+                    "start_instance",
+                    start.cloud.start_instance(&start.spec),
+                )
+                .await
+        };
         crash_point("after-start-call");
         self.scaling.record_start(
             &member.cluster_id,
             &member.partition_id,
-            result.as_ref().err(),
+            outcome.as_ref().err(),
             now_secs(),
         );
-        match result {
-            Ok(instance) => self.record_instance(&member.member_id, &instance).await,
+        let recorded = match outcome {
+            Ok(instance) => self.record_instance(&id, &instance).await,
             Err(e) => {
-                tracing::warn!(member = %member.member_id, error = %e, "start failed");
-                self.start_failed(member, &e.to_string()).await
+                tracing::warn!(member = %id, error = %e, "start failed");
+                self.start_failed(member, &e.to_string())
+                    .await
+                    .map(|()| None)
+            }
+        };
+        self.release(&id);
+        match recorded {
+            // Terminated while its start was in flight: finish that now.
+            Ok(Some(MemberState::ReadyToShutDown)) => {
+                let id2 = id.clone();
+                if let Ok(Some(m)) = self.store.run(move |r| r.get_member(&id2)).await {
+                    if m.state == MemberState::ReadyToShutDown {
+                        self.finish_termination(m);
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(member = %id, error = %e, "start not completed; the next reconciliation retries it");
             }
         }
     }
@@ -261,23 +414,34 @@ impl Actuator {
     }
 
     /// Record the instance a member runs on; a `Created` member becomes `Initialized`.
-    pub(crate) async fn record_instance(&self, member_id: &str, instance: &Instance) -> Result<()> {
-        let (id, instance) = (member_id.to_string(), instance.clone());
+    /// Returns the state the member is in (`None`: not known, it moved on meanwhile).
+    pub(crate) async fn record_instance(
+        &self,
+        member_id: &str,
+        instance: &Instance,
+    ) -> Result<Option<MemberState>> {
         let outcome = self
-            .store
-            .run(move |r| {
-                r.set_member_instance(
-                    &id,
-                    &instance.instance_id,
-                    &instance.private_ips,
-                    &instance.public_ips,
-                )?;
-                r.transition_member(&id, MemberState::Initialized)
-            })
+            .committer
+            .write(MemberWrite::Instance(MemberInstance {
+                member_id: member_id.to_string(),
+                instance_id: instance.instance_id.clone(),
+                private_ips: instance.private_ips.clone(),
+                public_ips: instance.public_ips.clone(),
+            }))
             .await;
         // Already further along (its agent reported first) or leaving: the instance id is
         // recorded either way.
-        self.announce_if_moved(outcome).await
+        let state = match &outcome {
+            Ok(Transition::Moved { member, .. } | Transition::Unchanged(member)) => {
+                Some(member.state)
+            }
+            Err(ControllerError::Registry(RegistryError::IllegalTransition { source, .. })) => {
+                Some(source.from)
+            }
+            Err(_) => None,
+        };
+        self.announce_if_moved(outcome).await?;
+        Ok(state)
     }
 
     /// Termination decided by the leader (scale-down, fault, expiry, unsubscribe, a vanished
@@ -410,10 +574,12 @@ impl Actuator {
                 }
             }
         }
-        let id = member.member_id.clone();
         if let Transition::Moved { member, .. } = self
-            .store
-            .run(move |r| r.transition_member(&id, MemberState::Terminated))
+            .committer
+            .write(MemberWrite::Transition {
+                member_id: member.member_id.clone(),
+                to: MemberState::Terminated,
+            })
             .await?
         {
             self.heartbeats.forget(&member.member_id);

@@ -30,6 +30,7 @@ pub(crate) const DEFAULT_STARTS_PER_SECOND: f64 = 10.0;
 struct ProviderLimits {
     workers: Arc<Semaphore>,
     starts: DefaultDirectRateLimiter,
+    rate: f64,
     /// Serializes the quota check with the member commit.
     commit: Arc<Mutex<()>>,
     quota: Option<usize>,
@@ -106,6 +107,7 @@ impl Admission {
                 ProviderLimits {
                     workers: Arc::new(Semaphore::new(workers)),
                     starts: start_rate(rate),
+                    rate,
                     commit: Arc::new(Mutex::new(())),
                     quota,
                     tenant_quota,
@@ -121,47 +123,65 @@ impl Admission {
         Some(lock.lock_owned().await)
     }
 
-    /// `Ok(Err(refusal))` when the provider's or the tenant's `quota.vm` is used up.
+    /// How many of `wanted` more members the provider's or the tenant's `quota.vm` admits,
+    /// and the refusal for the rest when it admits fewer.
     pub(crate) async fn check_quota(
         &self,
         store: &Store,
         tenant_id: i64,
         provider_type: &str,
-    ) -> Result<std::result::Result<(), Refusal>> {
+        wanted: usize,
+    ) -> Result<(usize, Option<Refusal>)> {
         let Some(limits) = self.providers.get(provider_type) else {
-            return Ok(Ok(()));
+            return Ok((wanted, None));
         };
         let (limit, scope) = match limits.tenant_quota.get(&tenant_id) {
             Some(limit) => (*limit, Some(tenant_id)),
             None => match limits.quota {
                 Some(limit) => (limit, None),
-                None => return Ok(Ok(())),
+                None => return Ok((wanted, None)),
             },
         };
         let provider = provider_type.to_string();
         let used = store
             .run(move |r| r.count_live_members(&provider, scope))
             .await?;
-        if used < limit {
-            return Ok(Ok(()));
+        let room = limit.saturating_sub(used);
+        if room >= wanted {
+            return Ok((wanted, None));
         }
         let name = match scope {
             Some(t) => format!("quota.vm.tenant.{t}"),
             None => "quota.vm".to_string(),
         };
-        Ok(Err(IaasError::new(
-            provider_type,
-            "start instance",
-            ErrorClass::Quota,
-            format!("{name} of provider {provider_type} reached ({used} of {limit} instances)"),
-        )))
+        Ok((
+            room,
+            Some(IaasError::new(
+                provider_type,
+                "start instance",
+                ErrorClass::Quota,
+                format!("{name} of provider {provider_type} reached ({used} of {limit} instances)"),
+            )),
+        ))
     }
 
-    /// Wait for this provider's start rate, then for a worker.
-    pub(crate) async fn start_permit(&self, provider_type: &str) -> Option<OwnedSemaphorePermit> {
-        let limits = self.providers.get(provider_type)?;
-        limits.starts.until_ready().await;
-        limits.workers.clone().acquire_owned().await.ok()
+    /// Wait until this provider's start rate admits one more start.
+    pub(crate) async fn wait_start(&self, provider_type: &str) {
+        if let Some(limits) = self.providers.get(provider_type) {
+            limits.starts.until_ready().await;
+        }
+    }
+
+    /// Take one more start from this provider's rate if it admits one now.
+    pub(crate) fn try_start(&self, provider_type: &str) -> bool {
+        self.providers
+            .get(provider_type)
+            .is_none_or(|limits| limits.starts.check().is_ok())
+    }
+
+    /// The provider's `max.starts.per.second`.
+    pub(crate) fn starts_per_second(&self, provider_type: &str) -> Option<f64> {
+        self.providers.get(provider_type).map(|l| l.rate)
     }
 
     /// Wait for a worker (terminations and lookups are not rate-limited).

@@ -1,7 +1,9 @@
 //! Status ingestion: the consumer of the durable `instance.status.*` queue.
 //!
-//! It only commits: each agent event is a compare-and-set transition in the registry,
-//! acknowledged after the commit, followed by the matching topology event. A duplicate is a
+//! It only commits: each agent event is a compare-and-set transition in the registry (through
+//! the group committer, many events' transitions to a transaction), acknowledged after the
+//! commit, followed by the matching topology event. Events are applied concurrently in
+//! [`LANES`] lanes chosen by member id, so one member's events keep their order. A duplicate is a
 //! no-op; a late event that would move a member backwards is dropped. A member the controller
 //! still has as `Created` or `Initialized` whose agent reports is caught up step by step (the
 //! agent's report proves the instance runs). `ReadyToShutdown` hands the member to the
@@ -11,16 +13,22 @@
 //! dead-letter exchange.
 
 use super::actuator::Actuator;
+use super::group_commit::GroupCommitter;
 use super::heartbeats::Heartbeats;
-use super::store::Store;
 use super::topology::TopologyPublisher;
 use crate::error::{ControllerError, Result};
 use crate::metrics::{BusOutcome, Metrics};
-use alto_registry::{Member, Registry, RegistryError, Transition};
+use alto_registry::{Member, MemberWrite, RegistryError, Transition};
 use backon::{BackoffBuilder, ExponentialBuilder};
-use messaging::{Event, MemberState, Subscription};
+use messaging::{Delivery, Event, MemberState, Subscription};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Events applied at once (each lane one at a time, in order).
+const LANES: usize = 256;
+/// Deliveries waiting in each lane.
+const LANE_QUEUE: usize = 64;
 
 /// Attempts after the first before an event is dead-lettered.
 const RETRIES: usize = 5;
@@ -28,7 +36,7 @@ const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(2);
 
 pub(crate) struct StatusIngest {
-    store: Store,
+    committer: Arc<GroupCommitter>,
     heartbeats: Arc<Heartbeats>,
     topology: Arc<TopologyPublisher>,
     actuator: Arc<super::actuator::Actuator>,
@@ -37,14 +45,14 @@ pub(crate) struct StatusIngest {
 
 impl StatusIngest {
     pub(crate) fn new(
-        store: Store,
+        committer: Arc<GroupCommitter>,
         heartbeats: Arc<Heartbeats>,
         topology: Arc<TopologyPublisher>,
         actuator: Arc<Actuator>,
         metrics: Arc<Metrics>,
     ) -> StatusIngest {
         StatusIngest {
-            store,
+            committer,
             heartbeats,
             topology,
             actuator,
@@ -76,11 +84,7 @@ impl StatusIngest {
             Event::InstanceReadyToShutdownEvent(e) => (MemberState::ReadyToShutDown, &e.member),
             _ => return Ok(BusOutcome::Consumed),
         };
-        let member_id = member_ref.member_id.clone();
-        let outcome = self
-            .store
-            .run(move |r| catch_up(r, &member_id, target))
-            .await;
+        let outcome = catch_up(&self.committer, &member_ref.member_id, target).await;
         let moved = match outcome {
             Ok(moved) => moved,
             Err(ControllerError::Registry(RegistryError::IllegalTransition { .. })) => {
@@ -123,14 +127,55 @@ const RETRY: Redelivery = Redelivery {
     last: LAST_RETRY,
 };
 
-/// Apply each delivery; acknowledge after success; on failure try again after a growing delay,
-/// `retries` times, then reject it without requeue (dead-letter) and count it.
+/// Apply each delivery in its member's lane; see [`apply_in_order`].
 async fn consume<F, Fut>(mut queue: Subscription, metrics: &Metrics, policy: Redelivery, apply: F)
 where
+    F: Fn(Event) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let mut lanes = Vec::with_capacity(LANES);
+    let mut workers = Vec::with_capacity(LANES);
+    for _ in 0..LANES {
+        let (tx, rx) = tokio::sync::mpsc::channel(LANE_QUEUE);
+        lanes.push(tx);
+        let apply = apply.clone();
+        workers.push(apply_in_order(rx, metrics, policy, apply));
+    }
+    let dispatch = async move {
+        while let Some(delivery) = queue.next().await {
+            let lane = lane_of(&delivery);
+            if lanes[lane].send(delivery).await.is_err() {
+                return;
+            }
+        }
+    };
+    // The lanes end once the dispatcher (and with it their senders) is gone.
+    tokio::join!(dispatch, futures_util::future::join_all(workers));
+}
+
+/// The lane of a delivery: by member id, so one member's events stay in order.
+fn lane_of(delivery: &Delivery) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    delivery
+        .event
+        .member()
+        .map(|m| m.member_id.as_str())
+        .hash(&mut hasher);
+    (hasher.finish() % LANES as u64) as usize
+}
+
+/// Apply each delivery of one lane; acknowledge after success; on failure try again after a
+/// growing delay, `retries` times, then reject it without requeue (dead-letter) and count it.
+async fn apply_in_order<F, Fut>(
+    mut lane: tokio::sync::mpsc::Receiver<Delivery>,
+    metrics: &Metrics,
+    policy: Redelivery,
+    apply: F,
+) where
     F: Fn(Event) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
-    while let Some(delivery) = queue.next().await {
+    while let Some(delivery) = lane.recv().await {
         let mut delays = ExponentialBuilder::default()
             .with_min_delay(policy.first)
             .with_max_delay(policy.last)
@@ -163,21 +208,30 @@ where
 /// Move the member to `target`, through the states it skipped when it is still `Created` or
 /// `Initialized` and its agent already reports starting or running. Returns the member after
 /// each move, in order.
-fn catch_up(
-    r: &Registry,
+async fn catch_up(
+    committer: &GroupCommitter,
     member_id: &str,
     target: MemberState,
-) -> Result<Vec<Member>, RegistryError> {
+) -> Result<Vec<Member>> {
+    let transition = |to: MemberState| {
+        committer.write(MemberWrite::Transition {
+            member_id: member_id.to_string(),
+            to,
+        })
+    };
     let mut moved = Vec::new();
     // At most two catch-up steps (Created → Initialized → Starting) precede the target.
     for _ in 0..3 {
-        match r.transition_member(member_id, target) {
+        match transition(target).await {
             Ok(Transition::Moved { member, .. }) => {
                 moved.push(member);
                 return Ok(moved);
             }
             Ok(Transition::Unchanged(_)) => return Ok(moved),
-            Err(RegistryError::IllegalTransition { member_id, source }) => {
+            Err(ControllerError::Registry(RegistryError::IllegalTransition {
+                member_id,
+                source,
+            })) => {
                 let step = match (source.from, target) {
                     (
                         MemberState::Created,
@@ -187,9 +241,9 @@ fn catch_up(
                         MemberState::Initialized,
                         MemberState::Active | MemberState::InMaintenance,
                     ) => MemberState::Starting,
-                    _ => return Err(RegistryError::IllegalTransition { member_id, source }),
+                    _ => return Err(RegistryError::IllegalTransition { member_id, source }.into()),
                 };
-                if let Transition::Moved { member, .. } = r.transition_member(&member_id, step)? {
+                if let Transition::Moved { member, .. } = transition(step).await? {
                     moved.push(member);
                 }
             }
@@ -265,7 +319,15 @@ mod tests {
             .await
         });
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !attempts.lock().unwrap().iter().any(|(id, _)| id == "fine") {
+        // Events of other members are applied meanwhile (in other lanes); the poison one's
+        // own lane is done once it is dead-lettered.
+        let dead_lettered =
+            "alto_bus_messages_dead_lettered_total{kind=\"InstanceStartedEvent\"} 1\n";
+        loop {
+            let fine = attempts.lock().unwrap().iter().any(|(id, _)| id == "fine");
+            if fine && metrics.render(&[], &[], false).contains(dead_lettered) {
+                break;
+            }
             assert!(std::time::Instant::now() < deadline, "the queue stalled");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -19,6 +19,7 @@
 //! | scaling loop | [`scaling`], [`scaling_state`], [`decisions`], [`teardown`] | evaluation, its memory and records, unsubscribed clusters |
 //! | admission | [`admission`], [`limits`] | quota, start rate, workers per provider; members per cluster and tenant |
 //! | actuation | [`actuator`], [`launch`] | the only cloud calls that start and terminate |
+//! | group commit | [`group_commit`] | members' state changes from every part, committed many to a transaction |
 //! | graceful removal | [`cleanup`] | cleanup requests and their timeout |
 //! | payload grants | [`grants`] | payloads served by URL |
 //! | reconciliation | [`reconcile`] | the registry compared with every cloud |
@@ -40,6 +41,7 @@ mod definition_writes;
 mod definitions;
 mod failpoint;
 mod grants;
+mod group_commit;
 mod health;
 mod heartbeats;
 pub mod history;
@@ -77,6 +79,7 @@ use decisions::DecisionLog;
 pub use definition_writes::{Submitted, WriteMode};
 use definitions::Definitions;
 use grants::PayloadGrants;
+use group_commit::GroupCommitter;
 pub use health::HealthSink;
 use heartbeats::Heartbeats;
 use history::LoadHistory;
@@ -303,6 +306,8 @@ impl Controller {
         let grants = Arc::new(PayloadGrants::new(store.clone(), opts.payload_url_ttl));
         let decisions = Arc::new(DecisionLog::new(store.clone()));
         let admission = Arc::new(admission);
+        let (committer, committer_task) = GroupCommitter::start(store.clone());
+        let committer = Arc::new(committer);
         let actuator = Arc::new(Actuator::new(ActuatorParts {
             store: store.clone(),
             definitions: definitions.clone(),
@@ -316,6 +321,7 @@ impl Controller {
             metrics: metrics.clone(),
             tenant_buses: tenant_buses.clone(),
             endpoints: Arc::new(opts.agent_endpoints.clone()),
+            committer: committer.clone(),
         }));
         let cleanup = Arc::new(CleanupTracker::new(
             store.clone(),
@@ -352,7 +358,7 @@ impl Controller {
             metrics: metrics.clone(),
         });
         let ingest = Arc::new(StatusIngest::new(
-            store.clone(),
+            committer,
             heartbeats.clone(),
             topology.clone(),
             actuator,
@@ -374,6 +380,7 @@ impl Controller {
         let (health_tx, health_rx) = tokio::sync::mpsc::channel(10_000);
         let (topology_tx, topology_rx) = tokio::sync::mpsc::channel(64);
         let tasks = vec![
+            committer_task,
             tokio::spawn(tenant_bus::forward_all(status_queue, status_tx.clone())),
             tokio::spawn(tenant_bus::forward_all(health_queue, health_tx.clone())),
             tokio::spawn(tenant_buses.clone().run(tenant_bus::Sinks {

@@ -494,7 +494,7 @@ impl Reconciler {
                         .actuator
                         .record_instance(&m.member_id, i)
                         .await
-                        .map(|()| true),
+                        .map(|_| true),
                     _ => Ok(false),
                 }
             }

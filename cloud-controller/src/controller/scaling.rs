@@ -222,7 +222,20 @@ impl ScalingLoop {
                 .terminate(member, "termination timeout")
                 .await?;
         }
-        let settings = self.settings(&cluster.autoscale_policy);
+        let mut settings = self.settings(&cluster.autoscale_policy);
+        // The start budget of one evaluation is at least a second's worth of the fastest
+        // provider's start rate: a brake on runaway spawning, not a cap below what the
+        // operator allowed (members still starting count toward capacity, so nothing is
+        // started twice).
+        let fastest = policy
+            .network_partitions
+            .iter()
+            .flat_map(|np| np.partitions.iter())
+            .filter_map(|p| self.admission.starts_per_second(&p.provider_type))
+            .fold(0.0, f64::max);
+        settings.max_starts_per_evaluation = settings
+            .max_starts_per_evaluation
+            .max(fastest.ceil().min(u32::MAX as f64) as u32);
         let bus_up = self
             .heartbeats
             .bus_is_up(self.topology.bus().as_ref())
@@ -264,10 +277,25 @@ impl ScalingLoop {
         );
         self.metrics.decision(&record);
         self.decisions.keep(&record).await?;
-        // The one place that actuates; `actions()` is empty for a dry run.
+        // The one place that actuates; `actions()` is empty for a dry run. Starts are
+        // committed together, one batch per provider.
+        let mut starts = Vec::new();
         for action in record.actions() {
-            self.act(cluster, members, action).await?;
+            match action {
+                ScalingAction::StartMember {
+                    network_partition_id,
+                    partition_id,
+                    provider_type,
+                    ..
+                } => starts.push(PlannedStart {
+                    network_partition_id,
+                    partition_id,
+                    provider_type,
+                }),
+                _ => self.act(members, action).await?,
+            }
         }
+        self.admit_starts(cluster, &starts).await?;
         self.scaling.commit(&cluster.cluster_id, &record, &settings);
         let active = members
             .iter()
@@ -284,23 +312,12 @@ impl ScalingLoop {
         Ok(())
     }
 
-    async fn act(
-        &self,
-        cluster: &Cluster,
-        members: &[Member],
-        action: &ScalingAction,
-    ) -> Result<()> {
+    /// Carry out a decision's action other than a start.
+    async fn act(&self, members: &[Member], action: &ScalingAction) -> Result<()> {
         let member = |id: &str| members.iter().find(|m| m.member_id == id);
         match action {
-            ScalingAction::StartMember {
-                network_partition_id,
-                partition_id,
-                provider_type,
-                ..
-            } => {
-                self.admit_start(cluster, network_partition_id, partition_id, provider_type)
-                    .await
-            }
+            // Committed in batches by `admit_starts`.
+            ScalingAction::StartMember { .. } => Ok(()),
             ScalingAction::TerminateMember { member_id, .. } => match member(member_id) {
                 // Nobody on the instance could clean up yet: terminate at once.
                 Some(m) if matches!(m.state, MemberState::Created | MemberState::Initialized) => {
@@ -337,56 +354,88 @@ impl ScalingLoop {
         }
     }
 
-    /// Intent before action: quota checked, then the member row (state `Created`, with the
-    /// tags its instance will carry) committed; the actuator starts it at the cloud's pace.
-    async fn admit_start(
-        &self,
-        cluster: &Cluster,
-        network_partition_id: &str,
-        partition_id: &str,
-        provider_type: &str,
-    ) -> Result<()> {
-        if self.clouds.get(provider_type).is_none() {
-            tracing::warn!(cluster = %cluster.cluster_id, provider = provider_type, "no cloud for provider; cannot start");
-            return Ok(());
+    /// Intent before action: quota checked, then the members' rows (state `Created`, with the
+    /// tags their instances will carry) committed in one fenced transaction per provider; the
+    /// actuator starts them at the cloud's pace.
+    async fn admit_starts(&self, cluster: &Cluster, starts: &[PlannedStart<'_>]) -> Result<()> {
+        let mut by_provider: HashMap<&str, Vec<&PlannedStart>> = HashMap::new();
+        for start in starts {
+            by_provider
+                .entry(start.provider_type)
+                .or_default()
+                .push(start);
         }
-        // Quota check and member row are one step per provider, so concurrent clusters cannot
-        // both take the last free slot.
-        let admitted = self.admission.commit_lock(provider_type).await;
-        if let Err(refusal) = self
-            .admission
-            .check_quota(&self.store, cluster.tenant_id, provider_type)
-            .await?
-        {
-            tracing::warn!(cluster = %cluster.cluster_id, provider = provider_type, error = %refusal, "start refused");
-            self.scaling.record_start(
-                &cluster.cluster_id,
-                partition_id,
-                Some(&refusal),
-                now_secs(),
-            );
-            return Ok(());
+        for (provider_type, planned) in by_provider {
+            if self.clouds.get(provider_type).is_none() {
+                tracing::warn!(cluster = %cluster.cluster_id, provider = provider_type, "no cloud for provider; cannot start");
+                continue;
+            }
+            // Quota check and member rows are one step per provider, so concurrent clusters
+            // cannot both take the last free slots.
+            let admitted = self.admission.commit_lock(provider_type).await;
+            let (room, refusal) = self
+                .admission
+                .check_quota(&self.store, cluster.tenant_id, provider_type, planned.len())
+                .await?;
+            if let Some(refusal) = refusal {
+                tracing::warn!(cluster = %cluster.cluster_id, provider = provider_type, refused = planned.len() - room, error = %refusal, "starts refused");
+                for start in &planned[room..] {
+                    self.scaling.record_start(
+                        &cluster.cluster_id,
+                        start.partition_id,
+                        Some(&refusal),
+                        now_secs(),
+                    );
+                }
+            }
+            let new_members: Vec<NewMember> = planned[..room]
+                .iter()
+                .map(|start| {
+                    let member_id = naming::member_id(&cluster.cluster_id);
+                    NewMember {
+                        tags: launch::member_tags(&member_id, &cluster.cluster_id),
+                        member_id,
+                        cluster_id: cluster.cluster_id.clone(),
+                        tenant_id: cluster.tenant_id,
+                        service_name: cluster.service_name.clone(),
+                        network_partition_id: start.network_partition_id.to_string(),
+                        partition_id: start.partition_id.to_string(),
+                        provider_type: provider_type.to_string(),
+                    }
+                })
+                .collect();
+            if new_members.is_empty() {
+                continue;
+            }
+            let fence = self.leadership.acting()?;
+            let outcomes = self
+                .store
+                .run(move |r| r.insert_members(Some(&fence), new_members))
+                .await?;
+            drop(admitted);
+            crash_point("after-member-commit");
+            let mut committed = Vec::with_capacity(outcomes.len());
+            for outcome in outcomes {
+                match outcome {
+                    Ok(member) => committed.push(member),
+                    // A fresh id already taken: that start is skipped; the next pass plans it again.
+                    Err(e) => {
+                        tracing::warn!(cluster = %cluster.cluster_id, error = %e, "member not committed")
+                    }
+                }
+            }
+            for member in &committed {
+                self.topology.member_state(member).await;
+            }
+            self.actuator.start_all(committed, false);
         }
-        let member_id = naming::member_id(&cluster.cluster_id);
-        let new_member = NewMember {
-            member_id: member_id.clone(),
-            cluster_id: cluster.cluster_id.clone(),
-            tenant_id: cluster.tenant_id,
-            service_name: cluster.service_name.clone(),
-            network_partition_id: network_partition_id.to_string(),
-            partition_id: partition_id.to_string(),
-            provider_type: provider_type.to_string(),
-            tags: launch::member_tags(&member_id, &cluster.cluster_id),
-        };
-        let fence = self.leadership.acting()?;
-        let member = self
-            .store
-            .run(move |r| r.insert_member(Some(&fence), new_member))
-            .await?;
-        drop(admitted);
-        crash_point("after-member-commit");
-        self.topology.member_state(&member).await;
-        self.actuator.start(member, false);
         Ok(())
     }
+}
+
+/// A start the autoscaler decided: where it goes.
+struct PlannedStart<'a> {
+    network_partition_id: &'a str,
+    partition_id: &'a str,
+    provider_type: &'a str,
 }

@@ -415,6 +415,70 @@ async fn concurrent_changes_leave_the_newest_state_on_disk() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Starts that arrive while the file is being written share the next write, yet none returns
+/// before a file holding its instance is in place; a terminated instance's member starts
+/// afresh (the index by member forgets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_start_is_on_disk_when_it_returns_though_writes_are_shared() {
+    let dir = temp_dir("shared-writes");
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let mock =
+        Arc::new(MockIaas::new(&provider(&[]), &ctx(bus.clone(), Some(dir.clone()))).unwrap());
+    let file = dir.join("mock-mock.json");
+    let starts: Vec<_> = (0..200)
+        .map(|i| {
+            let (mock, file) = (mock.clone(), file.clone());
+            tokio::spawn(async move {
+                let instance = mock
+                    .start_instance(&instance_spec(&format!("m{i}")))
+                    .await
+                    .unwrap();
+                let saved: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+                assert!(
+                    saved["instances"].get(&instance.instance_id).is_some(),
+                    "{} returned before it was saved",
+                    instance.instance_id
+                );
+                instance
+            })
+        })
+        .collect();
+    let mut started = Vec::new();
+    for s in starts {
+        started.push(s.await.unwrap());
+    }
+    let first = started[0].clone();
+    mock.terminate_instance(&first.instance_id).await.unwrap();
+    let again = mock.start_instance(&instance_spec("m0")).await.unwrap();
+    assert_ne!(again.instance_id, first.instance_id, "a new instance");
+    let restarted = MockIaas::new(&provider(&[]), &ctx(bus, Some(dir.clone()))).unwrap();
+    assert_eq!(
+        restarted
+            .describe_instances(&InstanceFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        200
+    );
+    // Rebuilt on load: a restarted cloud finds each member's instance.
+    assert_eq!(
+        restarted
+            .start_instance(&instance_spec("m0"))
+            .await
+            .unwrap(),
+        again
+    );
+    assert_eq!(
+        restarted
+            .start_instance(&instance_spec("m7"))
+            .await
+            .unwrap(),
+        started[7]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test]
 async fn a_planted_state_file_is_read() {
     // The shape tools read and tests write while the controller is stopped.
