@@ -437,6 +437,12 @@ impl Controller {
             task.abort();
             let _ = task.await;
         }
+        // The clouds persist what is pending (the mock cloud's state file is exact after it).
+        for (provider, cloud) in self.clouds.all() {
+            if let Err(e) = cloud.shutdown().await {
+                tracing::warn!(%provider, error = %e, "cloud shutdown failed");
+            }
+        }
         self.leadership.resign().await;
     }
 
