@@ -262,7 +262,10 @@ mod decisions;
 mod grants;
 #[macro_use]
 mod leadership;
+mod bulk;
 mod member_queries;
+
+pub use bulk::{BulkMember, BulkSubscription};
 
 pub use leadership::{Fence, Lease};
 

@@ -125,6 +125,7 @@ on_both_backends! {
     members_in_state => sqlite_members_in_state, postgres_members_in_state;
 }
 
+mod bulk;
 mod decisions;
 mod grants;
 mod leadership;
