@@ -39,6 +39,7 @@ mod decisions;
 mod definition_writes;
 mod definitions;
 mod failpoint;
+mod free_memory;
 mod grants;
 mod health;
 mod heartbeats;
