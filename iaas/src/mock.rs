@@ -41,13 +41,14 @@
 //! The simulated instances are kept in `<state_dir>/mock-<type>.json` so that, like a real
 //! cloud's, they outlive a restart of the controller. Its shape (tools read it, tests plant
 //! instances in it while the controller is stopped): `{"next_address": N,
-//! "injected_failures": N, "starts": N, "instances": {"<instance id>": {"instance_id", "member" (a
-//! camelCase `MemberRef`), "tags", "private_ip", "public_ip", "payload", "agent",
-//! "agent_delay_ms"}}}`. Every change is written (write, then rename) before the call that made
-//! it returns; the file is written outside the state lock, newest state last. Changes that
-//! arrive while a write is under way share the next one (each call still returns only once a
-//! file holding its change is in place), so a burst of starts costs a few whole-file writes,
-//! not one each; instances are found by member through an index, not a scan.
+//! "injected_failures": N, "starts": N, "log_seq": N, "instances": {"<instance id>":
+//! {"instance_id", "member" (a camelCase `MemberRef`), "tags", "private_ip", "public_ip",
+//! "payload", "agent", "agent_delay_ms"}}}`. Every change is in the append-only log
+//! `mock-<type>.log` beside it before the call that made it returns, so a change costs the
+//! same with ten instances or a million; the file itself is rewritten from the log in the
+//! background (about a second behind at most), at start and on a clean shutdown, when it is
+//! exact. An instance planted in the file while no process holds it is seen at the next start,
+//! and a log left by a crash is replayed onto it ([`journal`] says how).
 
 use crate::error::{ErrorClass, IaasError};
 use crate::registry::DriverContext;
@@ -57,11 +58,11 @@ use crate::types::{
 };
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
+use journal::{Counters, EntryRef, Journal};
 use messaging::events::{InstanceStatusEvent, MemberHealthStatsEvent, MemberRef};
 use messaging::{Bus, Event, QueueKind, SubscriptionSpec};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -160,63 +161,49 @@ impl MockInstance {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// The simulated cloud. Instances are shared (`Arc`) so that a compaction copies the list,
+/// not the instances, under the lock.
+#[derive(Debug, Default)]
 struct MockState {
-    next_address: u32,
-    injected_failures: u64,
-    /// Starts that reached the failure decision (what `mock.fail.start.ratio` spreads over);
-    /// absent from state files written before it existed.
-    #[serde(default)]
-    starts: u64,
-    instances: BTreeMap<String, MockInstance>,
-    /// Changes since the driver was created (not persisted): orders the writes of the state
-    /// file.
-    #[serde(skip)]
-    generation: u64,
-    /// Member id to its instances' ids (not persisted; rebuilt on load): a start or an agent
-    /// event finds its member's instance without a scan of every instance.
-    #[serde(skip)]
-    by_member: HashMap<String, BTreeSet<String>>,
+    counters: Counters,
+    instances: BTreeMap<Arc<str>, Arc<MockInstance>>,
+    /// Member id (tag [`TAG_MEMBER_ID`]) → its instance: a start finds a member's instance
+    /// without a scan. Starts are idempotent, so a member has one instance.
+    by_member: HashMap<String, Arc<str>>,
+    /// Sequence number of the last change logged.
+    seq: u64,
+    /// Changes not yet compacted into the snapshot.
+    dirty: bool,
 }
 
 impl MockState {
-    /// The index of instances by member, from the instances (after a load).
-    fn index(&mut self) {
-        self.by_member.clear();
-        for (id, i) in &self.instances {
+    fn put(&mut self, id: Arc<str>, instance: Arc<MockInstance>) {
+        if let Some(member) = instance.tags.get(TAG_MEMBER_ID) {
             self.by_member
-                .entry(i.member.member_id.clone())
-                .or_default()
-                .insert(id.clone());
+                .entry(member.clone())
+                .or_insert_with(|| id.clone());
         }
+        self.instances.insert(id, instance);
     }
 
-    /// The member's first instance in instance-id order (what a scan in order finds).
-    fn of_member(&self, member_id: &str) -> Option<&MockInstance> {
-        self.by_member
-            .get(member_id)?
-            .iter()
-            .find_map(|id| self.instances.get(id))
-    }
-
-    fn insert(&mut self, instance: MockInstance) {
-        self.by_member
-            .entry(instance.member.member_id.clone())
-            .or_default()
-            .insert(instance.instance_id.clone());
-        self.instances
-            .insert(instance.instance_id.clone(), instance);
-    }
-
-    fn remove(&mut self, instance_id: &str) -> Option<MockInstance> {
-        let instance = self.instances.remove(instance_id)?;
-        if let Some(ids) = self.by_member.get_mut(&instance.member.member_id) {
-            ids.remove(instance_id);
-            if ids.is_empty() {
-                self.by_member.remove(&instance.member.member_id);
+    fn remove(&mut self, id: &str) -> Option<Arc<MockInstance>> {
+        let removed = self.instances.remove(id)?;
+        if let Some(member) = removed.tags.get(TAG_MEMBER_ID) {
+            if self
+                .by_member
+                .get(member)
+                .is_some_and(|indexed| &**indexed == id)
+            {
+                self.by_member.remove(member);
             }
         }
-        Some(instance)
+        Some(removed)
+    }
+
+    /// The instance of `member_id`.
+    fn of_member(&self, member_id: &str) -> Option<&Arc<MockInstance>> {
+        let id = self.by_member.get(member_id)?;
+        self.instances.get(&**id).filter(|i| i.is_member(member_id))
     }
 }
 
@@ -227,9 +214,8 @@ pub struct MockIaas {
     bus: Arc<dyn Bus>,
     patterns: HealthPatterns,
     state: Arc<Mutex<MockState>>,
-    state_file: Option<PathBuf>,
-    /// Serializes writes of the state file; holds the generation last written.
-    written: tokio::sync::Mutex<u64>,
+    /// Where the state is kept (`None`: in memory only, without a state directory).
+    journal: Option<Arc<Journal>>,
     /// `mock.terminate.latency.ms` (provider level).
     terminate_latency: Duration,
     stats_interval: Duration,
@@ -278,40 +264,25 @@ impl MockIaas {
         let t = &spec.provider_type;
         let stats_secs: f64 =
             parse_prop(t, &spec.properties, "mock.stats.interval.secs")?.unwrap_or(15.0);
-        let state_file = ctx
-            .state_dir
-            .as_ref()
-            .map(|dir| dir.join(format!("mock-{}.json", sanitize(t))));
-        let mut state: MockState = match &state_file {
-            Some(path) if path.exists() => {
-                let bytes = std::fs::read(path).map_err(|e| {
-                    IaasError::new(
-                        t,
-                        "load state",
-                        ErrorClass::Transient,
-                        format!("{}: {e}", path.display()),
-                    )
-                })?;
-                serde_json::from_slice(&bytes).map_err(|e| {
-                    IaasError::new(
-                        t,
-                        "load state",
-                        ErrorClass::InvalidRequest,
-                        format!("{}: {e}", path.display()),
-                    )
-                })?
+        let (journal, state) = match &ctx.state_dir {
+            Some(dir) => {
+                let file = dir.join(format!("mock-{}.json", sanitize(t)));
+                let (journal, state) = Journal::open(t, file)?;
+                (Some(Arc::new(journal)), state)
             }
-            _ => MockState::default(),
+            None => (None, MockState::default()),
         };
-        state.index();
+        let state = Arc::new(Mutex::new(state));
+        if let Some(journal) = &journal {
+            Journal::spawn_compactor(journal, state.clone());
+        }
         Ok(MockIaas {
             provider_type: t.clone(),
             defaults: spec.properties.clone(),
             bus: ctx.bus.clone(),
             patterns: ctx.health_patterns.clone(),
-            state: Arc::new(Mutex::new(state)),
-            state_file,
-            written: tokio::sync::Mutex::new(0),
+            state,
+            journal,
             terminate_latency: Duration::from_millis(
                 parse_prop(t, &spec.properties, "mock.terminate.latency.ms")?.unwrap_or(0),
             ),
@@ -342,54 +313,44 @@ impl MockIaas {
         })
     }
 
-    fn save_error(&self, message: String) -> IaasError {
-        IaasError::new(
-            &self.provider_type,
-            "save state",
-            ErrorClass::Transient,
-            message,
-        )
-    }
-
-    /// Count a change (under the state lock): the generation a file must hold for the change
-    /// to be on disk, when the state is persisted.
-    fn changed(&self, state: &mut MockState) -> Option<u64> {
-        self.state_file.as_ref()?;
-        state.generation += 1;
-        Some(state.generation)
-    }
-
-    /// Make sure the file holds generation `changed` (from [`Self::changed`], after the state
-    /// lock is released). Writes are serialized and each writes the state as it is then, with
-    /// every change made so far: a change already in a written file costs nothing more, so
-    /// the callers waiting behind one write share the next.
-    async fn write(&self, changed: Option<u64>) -> Result<(), IaasError> {
-        let (Some(path), Some(changed)) = (&self.state_file, changed) else {
+    /// Log the change just made to `state` (under the state lock, so the log is in order):
+    /// the instance put or the id removed, with the counters after it.
+    fn record(
+        &self,
+        state: &mut MockState,
+        put: Option<&MockInstance>,
+        remove: Option<&str>,
+    ) -> Result<(), IaasError> {
+        let Some(journal) = &self.journal else {
             return Ok(());
         };
-        let mut written = self.written.lock().await;
-        if *written >= changed {
+        state.seq += 1;
+        state.dirty = true;
+        journal.append(&EntryRef {
+            seq: state.seq,
+            counters: state.counters,
+            put,
+            remove,
+        })
+    }
+
+    /// Write the whole state into `mock-<type>.json` now and empty the log (what the
+    /// background does every second or so, and a clean shutdown does last).
+    pub async fn compact(&self) -> Result<(), IaasError> {
+        let Some(journal) = self.journal.clone() else {
             return Ok(());
-        }
-        let (generation, bytes) = {
-            let state = self.lock()?;
-            let bytes =
-                serde_json::to_vec_pretty(&*state).map_err(|e| self.save_error(e.to_string()))?;
-            (state.generation, bytes)
         };
-        // Write-then-rename so a crash never leaves a torn file.
-        let tmp = path.with_extension("json.tmp");
-        // Mode 0600: instances keep their payloads (CARTRIDGE_KEY). A temporary file left by
-        // a crash is removed first, so the new one is created with that mode.
-        let _ = tokio::fs::remove_file(&tmp).await;
-        crate::private_file::write_private_async(&tmp, bytes)
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || journal.compact(&state))
             .await
-            .map_err(|e| self.save_error(format!("{}: {e}", tmp.display())))?;
-        tokio::fs::rename(&tmp, path)
-            .await
-            .map_err(|e| self.save_error(format!("{}: {e}", path.display())))?;
-        *written = generation;
-        Ok(())
+            .map_err(|e| {
+                IaasError::new(
+                    &self.provider_type,
+                    "save state",
+                    ErrorClass::Transient,
+                    e.to_string(),
+                )
+            })?
     }
 
     fn to_instance(i: &MockInstance) -> Instance {
@@ -471,9 +432,9 @@ pub(crate) fn capabilities(max_payload_bytes: Option<usize>) -> Capabilities {
 /// The simulated agent's reaction to an event about one of our instances, if any.
 fn agent_reaction(
     event: &Event,
-    owned: &dyn Fn(&str) -> Option<MockInstance>,
-) -> Vec<(MockInstance, Event)> {
-    let status = |i: &MockInstance, make: fn(InstanceStatusEvent) -> Event| {
+    owned: &dyn Fn(&str) -> Option<Arc<MockInstance>>,
+) -> Vec<(Arc<MockInstance>, Event)> {
+    let status = |i: &Arc<MockInstance>, make: fn(InstanceStatusEvent) -> Event| {
         (
             i.clone(),
             make(InstanceStatusEvent {
@@ -643,34 +604,33 @@ impl Iaas for MockIaas {
             })?),
         };
         let latency = Duration::from_millis(latency);
-        let outcome = {
+        let result = {
             let mut state = self.lock()?;
             // A retried start (or one after a controller restart) gets the member's instance.
-            if let Some(existing) = state
-                .of_member(&spec.member_id)
-                .filter(|i| i.is_member(&spec.member_id))
-            {
+            if let Some(existing) = state.of_member(&spec.member_id) {
                 tracing::info!(provider = %t, member = %spec.member_id, instance = %existing.instance_id, "member already has an instance");
                 return Ok(Self::to_instance(existing));
             }
-            let n = state.starts;
-            state.starts += 1;
+            let n = state.counters.starts;
+            state.counters.starts += 1;
             let picked = fail_ratio.is_none_or(|r| ratio_picks(n, r));
-            let fails = fail_class
-                .filter(|_| picked && fail_times.is_none_or(|n| state.injected_failures < n));
+            let fails = fail_class.filter(|_| {
+                picked && fail_times.is_none_or(|n| state.counters.injected_failures < n)
+            });
             if let Some(class) = fails {
-                state.injected_failures += 1;
+                state.counters.injected_failures += 1;
                 let error = IaasError::new(
                     t,
                     "start_instance",
                     class,
-                    format!("injected failure #{}", state.injected_failures),
+                    format!("injected failure #{}", state.counters.injected_failures),
                 )
                 .with_code("MockInjectedFailure");
-                (Err(error), self.changed(&mut state))
+                self.record(&mut state, None, None)?;
+                Err(error)
             } else {
-                let n = state.next_address;
-                state.next_address += 1;
+                let n = state.counters.next_address;
+                state.counters.next_address += 1;
                 let instance = MockInstance {
                     instance_id: format!("mock-{}-{:06}", sanitize(t), n + 1),
                     member: MemberRef {
@@ -689,14 +649,14 @@ impl Iaas for MockIaas {
                     agent_delay_ms,
                 };
                 let result = Self::to_instance(&instance);
-                state.insert(instance);
-                (Ok(result), self.changed(&mut state))
+                self.record(&mut state, Some(&instance), None)?;
+                let id = Arc::from(instance.instance_id.as_str());
+                state.put(id, Arc::new(instance));
+                Ok(result)
             }
         };
-        let (result, changed) = outcome;
         // An accepted start's instance is known to the cloud (and on disk) before the latency;
         // a refused one leaves nothing but the failure count.
-        self.write(changed).await?;
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
@@ -708,11 +668,20 @@ impl Iaas for MockIaas {
         filter: &InstanceFilter,
     ) -> Result<Vec<Instance>, IaasError> {
         let state = self.lock()?;
+        // One member's instance is found without a scan.
+        if let Some(member_id) = &filter.member_id {
+            return Ok(state
+                .of_member(member_id)
+                .filter(|i| filter.matches(&i.tags))
+                .map(|i| Self::to_instance(i))
+                .into_iter()
+                .collect());
+        }
         Ok(state
             .instances
             .values()
             .filter(|i| filter.matches(&i.tags))
-            .map(Self::to_instance)
+            .map(|i| Self::to_instance(i))
             .collect())
     }
 
@@ -733,17 +702,44 @@ impl Iaas for MockIaas {
             // Listed (and usable) until the termination is over; the lock is not held.
             tokio::time::sleep(self.terminate_latency).await;
         }
-        let changed = {
-            let mut state = self.lock()?;
-            if state.remove(instance_id).is_none() {
-                return Err(not_found());
-            }
-            self.changed(&mut state)
+        let mut state = self.lock()?;
+        if state.remove(instance_id).is_none() {
+            return Err(not_found());
+        }
+        self.record(&mut state, None, Some(instance_id))
+    }
+
+    async fn shutdown(&self) -> Result<(), IaasError> {
+        let Some(journal) = self.journal.clone() else {
+            return Ok(());
         };
-        self.write(changed).await
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || journal.close(&state))
+            .await
+            .map_err(|e| {
+                IaasError::new(
+                    &self.provider_type,
+                    "save state",
+                    ErrorClass::Transient,
+                    e.to_string(),
+                )
+            })?
     }
 }
 
+impl Drop for MockIaas {
+    /// A driver dropped without [`Iaas::shutdown`] (tests, a replaced driver) still leaves an
+    /// exact snapshot, and its background compaction stops.
+    fn drop(&mut self) {
+        if let Some(journal) = &self.journal {
+            if let Err(e) = journal.close(&self.state) {
+                tracing::warn!(provider = %self.provider_type, error = %e, "mock cloud state not compacted");
+            }
+        }
+    }
+}
+
+mod journal;
 pub mod remote;
 /// The protocol of a mock cloud shared by several controllers.
 pub mod wire;

@@ -204,6 +204,12 @@ pub trait Iaas: Send + Sync {
 
     /// Terminate; `ErrorClass::NotFound` when the instance is already gone.
     async fn terminate_instance(&self, instance_id: &str) -> Result<(), IaasError>;
+
+    /// The process stops cleanly: persist what is pending (the mock cloud compacts its state
+    /// file). Nothing else is called after it.
+    async fn shutdown(&self) -> Result<(), IaasError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

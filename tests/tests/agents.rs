@@ -528,8 +528,13 @@ fn silent_mock_conf(dir: &Path) -> PathBuf {
 /// The payload the mock cloud was given for `member_id`, as `KEY → VALUE`.
 fn payload_of(data: &Path, member_id: &str) -> std::collections::BTreeMap<String, String> {
     let path = data.join("mock-mock.json");
-    let state: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("mock state"))
-        .expect("mock state is JSON");
+    // The state file follows the cloud's change log about a second behind.
+    let state = cloud_state_settled(data, "mock", Duration::from_secs(5), |state| {
+        state["instances"].as_object().is_some_and(|m| {
+            m.values()
+                .any(|i| i["tags"]["altostratus:member-id"] == member_id)
+        })
+    });
     let instances = state["instances"].as_object().cloned().unwrap_or_default();
     let instance = instances
         .values()

@@ -117,9 +117,23 @@ fn assert_consistent(api: &Api, data: &Path, cluster_id: &str, expected: usize) 
         "members lost (terminated) across crashes: {lost:#?}"
     );
     assert_eq!(members.len(), expected, "{members:#?}");
-    let instances = cloud_instances(data, "mock");
+    // The state file is rewritten from the cloud's change log about a second behind.
+    let instances = cloud_instances_settled(data, "mock", Duration::from_secs(5), |instances| {
+        cloud_disagreement(&members, cluster_id, instances).is_none()
+    });
+    if let Some(problem) = cloud_disagreement(&members, cluster_id, &instances) {
+        panic!("{problem}");
+    }
+}
+
+/// How the cloud's instances disagree with the registry's live `members`, if they do.
+fn cloud_disagreement(
+    members: &[(String, String, String, String)],
+    cluster_id: &str,
+    instances: &BTreeMap<String, String>,
+) -> Option<String> {
     let mut per_member: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (instance, member) in &instances {
+    for (instance, member) in instances {
         per_member
             .entry(member.as_str())
             .or_default()
@@ -130,25 +144,30 @@ fn assert_consistent(api: &Api, data: &Path, cluster_id: &str, expected: usize) 
         .iter()
         .filter(|(m, _)| m.starts_with(cluster_id) && !live.contains(*m))
         .collect();
-    assert!(orphans.is_empty(), "orphan instances: {orphans:?}");
-    let duplicates: Vec<_> = per_member.iter().filter(|(_, i)| i.len() > 1).collect();
-    assert!(duplicates.is_empty(), "duplicate instances: {duplicates:?}");
-    for (member, _, instance, _) in &members {
-        assert_eq!(
-            per_member.get(member.as_str()).map(Vec::as_slice),
-            Some(&[instance.as_str()][..]),
-            "member {member}'s recorded instance {instance} is not the one the cloud runs"
-        );
+    if !orphans.is_empty() {
+        return Some(format!("orphan instances: {orphans:?}"));
     }
+    let duplicates: Vec<_> = per_member.iter().filter(|(_, i)| i.len() > 1).collect();
+    if !duplicates.is_empty() {
+        return Some(format!("duplicate instances: {duplicates:?}"));
+    }
+    members.iter().find_map(|(member, _, instance, _)| {
+        (per_member.get(member.as_str()).map(Vec::as_slice) != Some(&[instance.as_str()][..]))
+            .then(|| {
+                format!("member {member}'s recorded instance {instance} is not the one the cloud runs ({:?})", per_member.get(member.as_str()))
+            })
+    })
 }
 
 fn wait_unsubscribed(api: &Api, data: &Path, cluster_id: &str, within: Duration) -> f64 {
     let started = Instant::now();
     api.wait_no_subscriptions(within);
-    let left: Vec<_> = cloud_instances(data, "mock")
-        .into_iter()
-        .filter(|(_, m)| m.starts_with(cluster_id))
-        .collect();
+    let left: Vec<_> = cloud_instances_settled(data, "mock", Duration::from_secs(5), |i| {
+        !i.values().any(|m| m.starts_with(cluster_id))
+    })
+    .into_iter()
+    .filter(|(_, m)| m.starts_with(cluster_id))
+    .collect();
     assert!(
         left.is_empty(),
         "instances left after unsubscribe: {left:?}"
@@ -230,7 +249,7 @@ fn kill_loop(tag: &str, database_url: Option<String>, rounds: usize) {
         "crash[{tag}]: {kills} kills survived (Active members at each scale-up kill: {at_members:?}); worst convergence {worst:.1}s; reconciliation actions over all restarts {totals:?}"
     );
     assert!(
-        cloud_instances(&data, "mock").is_empty(),
+        cloud_instances_settled(&data, "mock", Duration::from_secs(5), |i| i.is_empty()).is_empty(),
         "instances left at the end"
     );
     alto.stop();
@@ -358,7 +377,9 @@ fn reconciliation_reports_terminates_orphans_and_replaces_vanished_instances() {
     let report = reconciled(&api);
     assert_eq!(report["mode"], "act");
     assert_eq!(report["totals"]["terminateOrphan"], 1, "{report:#}");
-    let instances = cloud_instances(&data, "mock");
+    let instances = cloud_instances_settled(&data, "mock", Duration::from_secs(5), |i| {
+        !i.contains_key("mock-planted-1")
+    });
     assert!(
         !instances.contains_key("mock-planted-1"),
         "orphan still there: {instances:?}"

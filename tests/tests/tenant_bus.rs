@@ -117,8 +117,13 @@ fn onboard(alto: &Alto, domain: &str, alias: &str) -> Tenant {
 /// The payload the mock cloud was given for `member_id` (its state file keeps it).
 fn member_payload(data: &Path, member_id: &str) -> std::collections::BTreeMap<String, String> {
     let path = data.join("mock-mock.json");
-    let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("mock state")).expect("JSON");
+    // The state file follows the cloud's change log about a second behind.
+    let state = cloud_state_settled(data, "mock", Duration::from_secs(5), |state| {
+        state["instances"].as_object().is_some_and(|m| {
+            m.values()
+                .any(|i| i["tags"]["altostratus:member-id"] == member_id)
+        })
+    });
     let instance = state["instances"]
         .as_object()
         .and_then(|m| {

@@ -266,9 +266,12 @@ mod leadership;
 #[macro_use]
 mod member_queries;
 mod batch;
+mod bulk;
 mod pages;
 
 pub use batch::{MemberInstance, MemberWrite, WriteOutcomes};
+pub use bulk::{BulkMember, BulkSubscription};
+
 pub use leadership::{Fence, Lease};
 pub use pages::{MemberKey, Page};
 

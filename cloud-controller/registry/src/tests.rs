@@ -126,6 +126,7 @@ on_both_backends! {
 }
 
 mod batch;
+mod bulk;
 mod decisions;
 mod grants;
 mod leadership;

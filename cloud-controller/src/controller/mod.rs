@@ -40,6 +40,7 @@ mod decisions;
 mod definition_writes;
 mod definitions;
 mod failpoint;
+mod free_memory;
 mod grants;
 mod group_commit;
 mod health;
@@ -443,6 +444,12 @@ impl Controller {
         for task in tasks {
             task.abort();
             let _ = task.await;
+        }
+        // The clouds persist what is pending (the mock cloud's state file is exact after it).
+        for (provider, cloud) in self.clouds.all() {
+            if let Err(e) = cloud.shutdown().await {
+                tracing::warn!(%provider, error = %e, "cloud shutdown failed");
+            }
         }
         self.leadership.resign().await;
     }

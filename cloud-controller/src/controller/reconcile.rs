@@ -29,7 +29,7 @@ use alto_registry::Member;
 use iaas::{Iaas, Instance, InstanceFilter};
 use messaging::MemberState;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -314,6 +314,7 @@ impl Reconciler {
         let timer = std::time::Instant::now();
         let report = self.pass_untimed().await;
         self.metrics.reconcile_pass(timer.elapsed());
+        super::free_memory::release_after_pass();
         report
     }
 
@@ -412,9 +413,12 @@ impl Reconciler {
                     .into_iter()
                     .filter(|m| m.provider_type == provider)
                     .collect();
+                // A set, not a scan of `live` per instance: that was quadratic, minutes of
+                // string compares per pass at 100,000 members.
+                let live_ids: HashSet<&str> = live.iter().map(|m| m.member_id.as_str()).collect();
                 let mut terminated = HashMap::new();
                 for id in named {
-                    if live.iter().any(|m| m.member_id == id) || terminated.contains_key(&id) {
+                    if live_ids.contains(id.as_str()) || terminated.contains_key(&id) {
                         continue;
                     }
                     let known = r

@@ -121,6 +121,7 @@ impl ScalingLoop {
             if let Err(e) = self.pass().await {
                 tracing::error!(error = %e, "scaling pass failed");
             }
+            super::free_memory::release_after_pass();
             self.wake.wait(self.period).await;
         }
     }

@@ -290,6 +290,7 @@ impl TopologyPublisher {
                     Err(e) => tracing::warn!(error = %e, "cannot build the complete topology"),
                 }
             }
+            super::free_memory::release_after_pass();
         }
     }
 }

@@ -141,11 +141,27 @@ impl MockCloud {
     pub async fn get(&self, provider_type: &str) -> Option<Arc<MockIaas>> {
         self.clouds.lock().await.get(provider_type).cloned()
     }
+
+    /// Compact every provider type's state file: exact once the process is gone.
+    pub async fn shutdown(&self) {
+        for (provider, cloud) in self.clouds.lock().await.iter() {
+            if let Err(e) = cloud.shutdown().await {
+                tracing::warn!(%provider, error = %e, "mock cloud state not compacted");
+            }
+        }
+    }
 }
 
 /// Bind the routes on `listen`; the server runs once awaited (or spawned).
 pub fn bind(cloud: MockCloud, listen: SocketAddr) -> std::io::Result<(Server, SocketAddr)> {
-    let cloud = web::Data::new(cloud);
+    bind_shared(web::Data::new(cloud), listen)
+}
+
+/// [`bind`] a cloud the caller keeps a handle of (to shut it down after the server).
+pub fn bind_shared(
+    cloud: web::Data<MockCloud>,
+    listen: SocketAddr,
+) -> std::io::Result<(Server, SocketAddr)> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(cloud.clone())
@@ -207,9 +223,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let patterns = health_patterns(args.conf.as_deref())?;
     let bus = agent_bus(&args).await?;
-    let cloud = MockCloud::new(&args.data, bus, patterns)?;
-    let (server, addr) =
-        bind(cloud, args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
+    let cloud = web::Data::new(MockCloud::new(&args.data, bus, patterns)?);
+    let (server, addr) = bind_shared(cloud.clone(), args.listen)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{addr}")?;
@@ -229,6 +245,7 @@ pub async fn run(
     if served.is_none() {
         let _ = server_task.await;
     }
+    cloud.shutdown().await;
     tracing::info!("stopped");
     match served {
         Some(Ok(Err(e))) => Err(e).context("the HTTP server failed"),

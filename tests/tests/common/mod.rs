@@ -439,6 +439,47 @@ pub fn cloud_instances(dir: &Path, provider: &str) -> std::collections::BTreeMap
         .unwrap_or_default()
 }
 
+/// The mock cloud's state file `DIR/mock-<provider>.json` once `settled` holds for it, or the
+/// last read after `timeout` (for the caller's assertion to report): a running mock cloud
+/// rewrites the file from its change log in the background, about a second behind.
+pub fn cloud_state_settled(
+    dir: &Path,
+    provider: &str,
+    timeout: Duration,
+    settled: impl Fn(&Value) -> bool,
+) -> Value {
+    let path = dir.join(format!("mock-{provider}.json"));
+    let deadline = Instant::now() + timeout;
+    loop {
+        // Written by rename: a read is never of a torn file.
+        let state = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or(Value::Null);
+        if settled(&state) || Instant::now() >= deadline {
+            return state;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// [`cloud_instances`] once `settled` holds for them, or the last read after `timeout`.
+pub fn cloud_instances_settled(
+    dir: &Path,
+    provider: &str,
+    timeout: Duration,
+    settled: impl Fn(&std::collections::BTreeMap<String, String>) -> bool,
+) -> std::collections::BTreeMap<String, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let instances = cloud_instances(dir, provider);
+        if settled(&instances) || Instant::now() >= deadline {
+            return instances;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A cloud-controller.xml with one in-process mock cloud, type `mock`, with `properties`.
 pub fn mock_cloud_xml(properties: &[(&str, &str)]) -> String {
     let props: String = properties
