@@ -85,7 +85,7 @@ fn subscribe(api: &Api, alias: &str, policy: &str) -> String {
 
 /// What the registry says of a cluster: (member id, state, instance id, termination reason).
 fn members(api: &Api, cluster_id: &str) -> Vec<(String, String, String, String)> {
-    let (status, body) = api.get(&cluster_path(&cluster_id));
+    let (status, body) = api.get(&cluster_path(cluster_id));
     assert_eq!(status, 200, "{body}");
     body["members"]
         .as_array()

@@ -100,7 +100,7 @@ fn subscribe(api: &Api, alias: &str) -> String {
 
 /// The cluster's members as the registry has them: member id → (state, partition, instance).
 fn members(api: &Api, cluster_id: &str) -> BTreeMap<String, (String, String, String)> {
-    let (status, body) = api.get(&cluster_path(&cluster_id));
+    let (status, body) = api.get(&cluster_path(cluster_id));
     assert_eq!(status, 200, "{body}");
     body["members"]
         .as_array()
