@@ -5,6 +5,8 @@
 //!
 //! `cargo bench -p cloud-controller --bench reaction` (`ALTO_BENCH_CLUSTERS`, default 100).
 
+mod support;
+
 use cloud_controller::controller::{Controller, ControllerOptions};
 use cloud_controller::model::SubscribeRequest;
 use messaging::events::{MemberHealthStatsEvent, MemberRef};
@@ -13,37 +15,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn conf(dir: &std::path::Path) {
-    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("write");
-    write(
-        "cloud-controller.xml",
-        r#"<cloudController><iaasProviders>
-  <iaasProvider type="mock" name="mock">
-    <className>org.apache.stratos.cloud.controller.iaases.mock.MockIaas</className>
-    <provider>mock</provider><identity>x</identity><credential>y</credential>
-    <property name="mock.start.latency.ms" value="5"/>
-    <property name="mock.agent.delay.ms" value="5"/>
-  </iaasProvider>
-</iaasProviders></cloudController>"#,
-    );
-    write(
-        "cartridge.xml",
-        r#"<cartridge type="web" host="web.example.org" provider="apache" version="1" multiTenant="false">
-  <displayName>web</displayName><description>bench</description>
-  <iaasProvider type="mock"><imageId>img</imageId></iaasProvider>
-  <portMapping><http port="80" proxyPort="8280"/></portMapping>
-</cartridge>"#,
-    );
-    write(
-        "autoscale.xml",
-        r#"<autoscalePolicy id="rif"><loadThresholds>
-  <requestsInFlight><threshold value="50"/></requestsInFlight>
-</loadThresholds></autoscalePolicy>"#,
-    );
-    write(
-        "deployment.xml",
-        r#"<deploymentPolicy id="dep"><partitionGroup id="np"><partitionAlgo>one-after-another</partitionAlgo>
-  <partition id="p1"><provider>mock</provider><min>1</min><max>5</max></partition>
-</partitionGroup></deploymentPolicy>"#,
+    support::write_conf(
+        dir,
+        &support::BenchConf {
+            mock_properties: &[("mock.start.latency.ms", "5"), ("mock.agent.delay.ms", "5")],
+            policy_id: "rif",
+            requests_in_flight: 50,
+            min: 1,
+            max: 5,
+        },
     );
 }
 

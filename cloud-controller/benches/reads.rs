@@ -10,6 +10,8 @@
 //! `cargo bench -p cloud-controller --bench reads` (`ALTO_BENCH_MEMBERS`, default 10,000;
 //! `ALTO_BENCH_REQUESTS`, requests per client and phase, default 200).
 
+mod support;
+
 use alto_registry::{NewCluster, NewMember, NewSubscription, Registry, SUPER_TENANT_ID};
 use cloud_controller::controller::{Controller, ControllerOptions, ReconcileMode};
 use messaging::{InProcessBus, MemberState};
@@ -21,38 +23,15 @@ const PASSWORD: &str = "bench-password";
 const CLUSTER_ID: &str = "big.web.domain";
 
 fn conf(dir: &std::path::Path, members: usize) {
-    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("write");
-    write(
-        "cloud-controller.xml",
-        r#"<cloudController><iaasProviders>
-  <iaasProvider type="mock" name="mock">
-    <className>org.apache.stratos.cloud.controller.iaases.mock.MockIaas</className>
-    <provider>mock</provider><identity>x</identity><credential>y</credential>
-    <property name="mock.agent" value="false"/>
-  </iaasProvider>
-</iaasProviders></cloudController>"#,
-    );
-    write(
-        "cartridge.xml",
-        r#"<cartridge type="web" host="web.example.org" provider="apache" version="1" multiTenant="false">
-  <displayName>web</displayName><description>bench</description>
-  <iaasProvider type="mock"><imageId>img</imageId></iaasProvider>
-  <portMapping><http port="80" proxyPort="8280"/></portMapping>
-</cartridge>"#,
-    );
-    write(
-        "autoscale.xml",
-        r#"<autoscalePolicy id="steady"><loadThresholds>
-  <requestsInFlight><threshold value="1000000"/></requestsInFlight>
-</loadThresholds></autoscalePolicy>"#,
-    );
-    write(
-        "deployment.xml",
-        &format!(
-            r#"<deploymentPolicy id="dep"><partitionGroup id="np"><partitionAlgo>one-after-another</partitionAlgo>
-  <partition id="p1"><provider>mock</provider><min>1</min><max>{members}</max></partition>
-</partitionGroup></deploymentPolicy>"#
-        ),
+    support::write_conf(
+        dir,
+        &support::BenchConf {
+            mock_properties: &[("mock.agent", "false")],
+            policy_id: "steady",
+            requests_in_flight: 1_000_000,
+            min: 1,
+            max: members,
+        },
     );
 }
 
@@ -220,9 +199,11 @@ fn main() {
         // A cursor from the middle of the member list: the first page's, followed to half way.
         let client = reqwest::Client::new();
         let mut cursor = String::new();
-        for _ in 0..(members / 2 / 1000).max(1) {
+        // Pages of up to 1,000 (the API's maximum) until half the members are behind.
+        let step = (members / 2).clamp(1, 1000);
+        for _ in 0..(members / 2 / step).max(1) {
             let page: serde_json::Value = client
-                .get(format!("{base}/api/clusters/{CLUSTER_ID}?limit=1000&cursor={cursor}"))
+                .get(format!("{base}/api/clusters/{CLUSTER_ID}?limit={step}&cursor={cursor}"))
                 .basic_auth("admin", Some(PASSWORD))
                 .send()
                 .await

@@ -16,6 +16,8 @@
 //! database on the server where a throwaway one is created; default
 //! `postgres://postgres@127.0.0.1:5432/test`).
 
+mod support;
+
 use alto_registry::{NewMember, Registry};
 use cloud_controller::controller::{Controller, ControllerOptions};
 use cloud_controller::model::SubscribeRequest;
@@ -31,42 +33,21 @@ const POLL: Duration = Duration::from_millis(100);
 const PASSWORD: &str = "bench-pw";
 
 fn conf(dir: &std::path::Path, members: usize) {
-    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("write");
-    write(
-        "cloud-controller.xml",
-        r#"<cloudController><iaasProviders>
-  <iaasProvider type="mock" name="mock">
-    <className>org.apache.stratos.cloud.controller.iaases.mock.MockIaas</className>
-    <provider>mock</provider><identity>x</identity><credential>y</credential>
-    <property name="mock.start.latency.ms" value="0"/>
-    <property name="mock.agent.delay.ms" value="0"/>
-    <property name="mock.stats.interval.secs" value="3600"/>
-    <property name="max.starts.per.second" value="1000000"/>
-    <property name="max.iaas.workers" value="100000"/>
-  </iaasProvider>
-</iaasProviders></cloudController>"#,
-    );
-    write(
-        "cartridge.xml",
-        r#"<cartridge type="web" host="web.example.org" provider="apache" version="1" multiTenant="false">
-  <displayName>web</displayName><description>bench</description>
-  <iaasProvider type="mock"><imageId>img</imageId></iaasProvider>
-  <portMapping><http port="80" proxyPort="8280"/></portMapping>
-</cartridge>"#,
-    );
-    write(
-        "autoscale.xml",
-        r#"<autoscalePolicy id="rif"><loadThresholds>
-  <requestsInFlight><threshold value="50"/></requestsInFlight>
-</loadThresholds></autoscalePolicy>"#,
-    );
-    write(
-        "deployment.xml",
-        &format!(
-            r#"<deploymentPolicy id="dep"><partitionGroup id="np"><partitionAlgo>one-after-another</partitionAlgo>
-  <partition id="p1"><provider>mock</provider><min>{members}</min><max>{members}</max></partition>
-</partitionGroup></deploymentPolicy>"#
-        ),
+    support::write_conf(
+        dir,
+        &support::BenchConf {
+            mock_properties: &[
+                ("mock.start.latency.ms", "0"),
+                ("mock.agent.delay.ms", "0"),
+                ("mock.stats.interval.secs", "3600"),
+                ("max.starts.per.second", "1000000"),
+                ("max.iaas.workers", "100000"),
+            ],
+            policy_id: "rif",
+            requests_in_flight: 50,
+            min: members,
+            max: members,
+        },
     );
 }
 
